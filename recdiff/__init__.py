@@ -1,0 +1,33 @@
+"""recdiff: diffusion-based sequential recommendation from named, swappable components.
+
+The public API: the registry functions (`register`, `create`, `available`), spec loading
+(`load_spec`), model assembly (`build_model`), training (`train`) and evaluation
+(`evaluate`, `evaluate_run`).
+"""
+
+from recdiff.errors import RecdiffError
+from recdiff.evaluation.evaluate import evaluate_model as evaluate
+from recdiff.models.build import build_model
+from recdiff.models.diffusion import DiffusionRecommender
+from recdiff.registry import available, create, register
+from recdiff.spec import RunSpec, load_spec
+from recdiff.training.restore import evaluate_run, load_run
+from recdiff.training.trainer import train
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DiffusionRecommender",
+    "RecdiffError",
+    "RunSpec",
+    "__version__",
+    "available",
+    "build_model",
+    "create",
+    "evaluate",
+    "evaluate_run",
+    "load_run",
+    "load_spec",
+    "register",
+    "train",
+]

@@ -1,0 +1,183 @@
+"""Read an interaction file into one ``user, item, time`` frame.
+
+Ids are read as strings because they are tokens: ``007`` and ``7`` are different users,
+and an id column that happens to look numeric must not lose leading zeros. Times become
+float64 so that every later step can sort them without caring about the file's types.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from recdiff.errors import DataError
+from recdiff.spec.models import DataSpec
+
+FORMAT_BY_SUFFIX = {".inter": "inter", ".tsv": "tsv", ".tab": "tsv", ".csv": "csv"}
+SEPARATOR = {"inter": "\t", "tsv": "\t", "csv": ","}
+FIELDS = (
+    ("user_field", "the column holding user ids"),
+    ("item_field", "the column holding item ids"),
+    ("time_field", "the column that orders each user's interactions (e.g. a timestamp)"),
+)
+"""The spec settings naming the user, item and time columns, with what each column must hold."""
+
+
+def read_interactions(spec: DataSpec) -> pd.DataFrame:
+    """Read ``spec.path`` (RecBole ``.inter``, CSV or TSV) into a normalised frame.
+
+    Args:
+        spec: The data spec; its ``path``, ``format`` and ``*_field`` settings are used.
+
+    Returns:
+        A frame with exactly the columns ``user`` and ``item`` (strings) and ``time``
+        (float64), one row per interaction, in file order.
+
+    Raises:
+        DataError: The file is missing, empty, unparsable, of an unknown format, lacks one
+            of the three columns, or holds missing ids or times that are neither numbers
+            nor dates.
+    """
+    if spec.path is None:
+        raise DataError("No interaction file is set. Set data.path to a .inter, .csv or .tsv file.")
+    path = Path(spec.path)
+    _check_exists(path)
+    file_format = _resolve_format(path, spec.format)
+    separator = SEPARATOR[file_format]
+    header = _read_header(path, separator)
+    lookup = _field_lookup(header, typed=file_format == "inter")
+    raw = [
+        _find_column(path, header, lookup, getattr(spec, setting), setting, role) for setting, role in FIELDS
+    ]
+    table = _read_rows(path, separator, raw)
+    frame = pd.DataFrame(
+        {
+            "user": table[raw[0]],
+            "item": table[raw[1]],
+            "time": _parse_time(path, table[raw[2]], raw[2]),
+        }
+    )
+    for column, name in zip(("user", "item"), raw[:2]):
+        _check_complete(path, frame[column], name)
+    return frame
+
+
+def _check_exists(path: Path) -> None:
+    if path.is_file():
+        return
+    what = "is a directory, not a file" if path.is_dir() else "does not exist"
+    raise DataError(
+        f"Interaction file '{path}' {what} (resolved to '{path.absolute()}'; relative paths start "
+        f"from the working directory '{Path.cwd()}'). Set data.path to an existing .inter, .csv or "
+        f".tsv file, or leave it empty to use the built-in synthetic data."
+    )
+
+
+def _resolve_format(path: Path, requested: str) -> str:
+    if requested != "auto":
+        return requested
+    found = FORMAT_BY_SUFFIX.get(path.suffix.lower())
+    if found is None:
+        raise DataError(
+            f"Cannot tell the format of '{path}' from its extension '{path.suffix}'. recdiff reads "
+            f"RecBole atomic files (.inter), CSV (.csv) and TSV (.tsv, .tab). Rename the file, or set "
+            f"data.format to 'inter', 'csv' or 'tsv'."
+        )
+    return found
+
+
+def _read_header(path: Path, separator: str) -> list[str]:
+    try:
+        header = pd.read_csv(path, sep=separator, nrows=0, engine="c")
+    except pd.errors.EmptyDataError:
+        raise DataError(
+            f"Interaction file '{path}' is empty. Point data.path at a file whose first line names "
+            f"the columns and whose other lines hold one interaction each."
+        ) from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise _unreadable(path, error) from None
+    return [str(column) for column in header.columns]
+
+
+def _field_lookup(header: list[str], typed: bool) -> dict[str, str]:
+    """Map each accepted field name to its raw header name (``user_id`` -> ``user_id:token``)."""
+    lookup: dict[str, str] = {}
+    for raw in header:
+        lookup.setdefault(raw, raw)
+        if typed:
+            lookup.setdefault(raw.split(":", 1)[0], raw)
+    return lookup
+
+
+def _find_column(
+    path: Path, header: list[str], lookup: dict[str, str], name: str, setting: str, role: str
+) -> str:
+    raw = lookup.get(name)
+    if raw is None:
+        raise DataError(
+            f"Interaction file '{path}' has no column '{name}' (columns: {', '.join(header)}). "
+            f"Set data.{setting} to {role}."
+        )
+    return raw
+
+
+def _read_rows(path: Path, separator: str, columns: list[str]) -> pd.DataFrame:
+    try:
+        table = pd.read_csv(
+            path,
+            sep=separator,
+            usecols=columns,
+            dtype={columns[0]: str, columns[1]: str},
+            keep_default_na=False,
+            na_values=[""],
+            engine="c",
+        )
+    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise _unreadable(path, error) from None
+    if table.empty:
+        raise DataError(
+            f"Interaction file '{path}' has a header but no interactions. Point data.path at a file "
+            f"with at least one interaction per line after the header."
+        )
+    return table
+
+
+def _unreadable(path: Path, error: Exception) -> DataError:
+    return DataError(
+        f"Interaction file '{path}' could not be parsed ({type(error).__name__}: {error}). Check that "
+        f"it is UTF-8 text with the same number of separated fields on every line, and that "
+        f"data.format matches its separator (inter and tsv: tab, csv: comma)."
+    )
+
+
+def _parse_time(path: Path, column: pd.Series, name: str) -> np.ndarray:
+    """Times as float64: numbers as they are, dates as seconds since 1970 (UTC)."""
+    _check_complete(path, column, name)
+    if pd.api.types.is_numeric_dtype(column):
+        return column.to_numpy(dtype=np.float64)
+    numbers = pd.to_numeric(column, errors="coerce")
+    if not numbers.isna().any():
+        return numbers.to_numpy(dtype=np.float64)
+    dates = pd.to_datetime(column, errors="coerce", utc=True, format="mixed")
+    if not dates.isna().any():
+        return ((dates - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)).to_numpy(dtype=np.float64)
+    bad = (numbers.isna() & dates.isna()).to_numpy()
+    row = int(np.flatnonzero(bad if bad.any() else dates.isna().to_numpy())[0])
+    raise DataError(
+        f"Interaction file '{path}': column '{name}' cannot be read as times (line {row + 2} holds "
+        f"'{column.iloc[row]}'). It must hold numbers or dates such as 2014-01-31 12:00:00 on every "
+        f"line. Fix those lines, or set data.time_field to a column that does."
+    )
+
+
+def _check_complete(path: Path, column: pd.Series, name: str) -> None:
+    missing = column.isna().to_numpy()
+    if missing.any():
+        row = int(np.flatnonzero(missing)[0])
+        raise DataError(
+            f"Interaction file '{path}': column '{name}' is empty on {int(missing.sum())} line(s), "
+            f"the first being line {row + 2}. Every interaction needs a user, an item and a time; "
+            f"remove or fill those lines."
+        )

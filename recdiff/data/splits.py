@@ -1,0 +1,99 @@
+"""Leave-one-out splits, the protocol of the published sequential-recommendation numbers.
+
+Examples are pairs of indices into :attr:`SequenceData.items` rather than copied histories,
+so a split of 1M interactions costs a few arrays and a batch is one vectorised gather.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from recdiff.data.sequences import SequenceData
+from recdiff.errors import DataError
+
+MIN_LENGTH = 3
+"""Shortest sequence that yields a validation and a test example (each needs a history)."""
+
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    """Examples as indices into SequenceData.items: the target is items[end], the history items[start:end].
+
+    Attributes:
+        start: int64 [n], first history index (already cut to the last ``max_len`` items).
+        end: int64 [n], index of the target; always above ``start``.
+    """
+
+    start: np.ndarray
+    end: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.end)
+
+    def history_lengths(self) -> np.ndarray:
+        """History length of every example: int64 [n]."""
+        return self.end - self.start
+
+
+@dataclass(frozen=True, eq=False)
+class Splits:
+    """The three leave-one-out splits of one :class:`SequenceData`."""
+
+    train: Split
+    val: Split
+    test: Split
+
+
+def leave_one_out(data: SequenceData, max_len: int) -> Splits:
+    """Split every user's sequence ``s`` of length ``n`` by leave-one-out.
+
+    The test target is ``s[n-1]``, the validation target ``s[n-2]``, and every position
+    ``1..n-3`` of the training part ``s[:n-2]`` is a training target whose history is the
+    items before it. Users with fewer than 3 interactions give no example.
+
+    Args:
+        data: The sequences.
+        max_len: Longest history kept; older items are dropped.
+
+    Returns:
+        The train, validation and test splits, each ordered by user then position.
+
+    Raises:
+        DataError: No user has enough interactions for a validation or a training example.
+    """
+    if max_len < 1:
+        raise DataError(f"data.max_len is {max_len}. Set data.max_len to at least 1.")
+    first = data.offsets[:-1]
+    lengths = data.lengths()
+    kept = lengths >= MIN_LENGTH
+    if not kept.any():
+        raise DataError(
+            f"No user has {MIN_LENGTH} or more interactions (longest: {int(lengths.max(initial=0))}), so "
+            f"leave-one-out has nothing to validate or test on. Use data with at least {MIN_LENGTH} "
+            f"interactions per user (one for training, one for validation, one for testing)."
+        )
+    test_end = (first + lengths - 1)[kept]
+    val_end = test_end - 1
+
+    per_user = np.maximum(lengths - MIN_LENGTH, 0)
+    if per_user.sum() == 0:
+        raise DataError(
+            f"No user has more than {MIN_LENGTH} interactions, so there is no training example (a user "
+            f"needs {MIN_LENGTH + 1}: a history item, a training target, a validation and a test target). "
+            f"Use data with longer sequences."
+        )
+    user = np.repeat(np.arange(data.num_users), per_user)
+    step = np.arange(len(user)) - np.repeat(np.cumsum(per_user) - per_user, per_user)
+    train_end = first[user] + 1 + step
+
+    return Splits(
+        train=_truncated(first[user], train_end, max_len),
+        val=_truncated(first[kept], val_end, max_len),
+        test=_truncated(first[kept], test_end, max_len),
+    )
+
+
+def _truncated(first: np.ndarray, end: np.ndarray, max_len: int) -> Split:
+    return Split(start=np.maximum(first, end - max_len).astype(np.int64), end=end.astype(np.int64))

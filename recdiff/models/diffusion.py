@@ -1,0 +1,114 @@
+"""DiffusionRecommender: DiffuRec / DiffuRecSys assembled from registered components."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from recdiff.diffusion.noise import NoiseSampler
+from recdiff.diffusion.process import GaussianDiffusion
+from recdiff.diffusion.samplers import ReverseSampler
+from recdiff.diffusion.timesteps import TimestepSampler
+from recdiff.nn.backbones import Backbone
+from recdiff.nn.conditioning import ConditioningBlock
+from recdiff.nn.layers import StepEmbedding
+from recdiff.nn.scorers import Scorer
+
+
+class DiffusionRecommender(nn.Module):
+    """Generates the next item's embedding by reverse diffusion conditioned on the history.
+
+    Training noises the target's embedding to x_s, the approximator reconstructs x0_hat from
+    the history and x_s, and a cross-entropy over x0_hat . e_i for all items is minimised.
+    Inference runs the reverse sampler from N(0, I) and scores items against the final x_0.
+
+    Args:
+        num_items: Real items; ids are 1..num_items, id 0 is padding.
+        hidden: Embedding and approximator width H.
+        max_len: Longest history (size of the positional table).
+        process: Diffusion constants.
+        backbone, conditioning, noise, timesteps, sampler, scorer: Built components.
+        dropout: Dropout on the approximator output.
+        emb_dropout: Dropout on history embeddings.
+        positional: Whether learned positional embeddings are added to the history.
+    """
+
+    def __init__(
+        self,
+        num_items: int,
+        hidden: int,
+        max_len: int,
+        process: GaussianDiffusion,
+        backbone: Backbone,
+        conditioning: ConditioningBlock,
+        noise: NoiseSampler,
+        timesteps: TimestepSampler,
+        sampler: ReverseSampler,
+        scorer: Scorer,
+        dropout: float = 0.1,
+        emb_dropout: float = 0.3,
+        positional: bool = False,
+    ) -> None:
+        super().__init__()
+        self.num_items = num_items
+        self.item_embedding = nn.Embedding(num_items + 1, hidden, padding_idx=0)
+        self.position_embedding = nn.Embedding(max_len, hidden) if positional else None
+        self.emb_dropout = nn.Dropout(emb_dropout)
+        self.emb_norm = nn.LayerNorm(hidden)
+        self.step_embedding = StepEmbedding(hidden, process.num_steps)
+        self.backbone = backbone
+        self.conditioning = conditioning
+        self.out_dropout = nn.Dropout(dropout)
+        self.out_norm = nn.LayerNorm(hidden)
+        self.process = process
+        self.noise = noise
+        self.timesteps = timesteps
+        self.sampler = sampler
+        self.scorer = scorer
+
+    @property
+    def item_table(self) -> torch.Tensor:
+        """Embeddings of the real items [N, H] (padding excluded: it is never ranked or predicted)."""
+        return self.item_embedding.weight[1:]
+
+    def encode_history(self, history: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """history [B, L] left-padded ids -> embeddings [B, L, H] and mask [B, L] (True on real items)."""
+        mask = history > 0
+        h = self.item_embedding(history)
+        if self.position_embedding is not None:
+            length = history.shape[1]
+            from_end = torch.arange(length - 1, -1, -1, device=history.device).clamp(
+                max=self.position_embedding.num_embeddings - 1
+            )
+            h = h + self.position_embedding(from_end)[None]
+        return self.emb_norm(self.emb_dropout(h)), mask
+
+    def approximate(
+        self, h: torch.Tensor, mask: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor
+    ) -> torch.Tensor:
+        """Reconstruct x0_hat [B, H] from encoded history h [B, L, H], mask, x_t [B, H] and steps t [B]."""
+        target = x_t + self.step_embedding(t)
+        z = self.conditioning(h, target, mask)
+        out = self.backbone(z, mask, lambda index, hidden: self.conditioning.before_block(index, hidden, target, mask))
+        return self.out_norm(self.out_dropout(out[:, -1]))
+
+    def loss(self, history: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of softmax(x0_hat . E^T) over all real items; history [B, L], target [B]."""
+        h, mask = self.encode_history(history)
+        x0 = self.item_embedding(target)
+        t = self.timesteps(x0.shape[0], x0.device)
+        x_t = self.process.q_sample(x0, t, self.noise(x0))
+        x0_hat = self.approximate(h, mask, x_t, t)
+        logits = x0_hat @ self.item_table.T
+        return F.cross_entropy(logits.float(), target - 1)
+
+    def generate(self, history: torch.Tensor) -> torch.Tensor:
+        """Run the reverse sampler from x_T ~ N(0, I); returns x_0 [B, H]."""
+        h, mask = self.encode_history(history)
+        x_T = torch.randn(h.shape[0], h.shape[2], device=h.device, dtype=h.dtype)
+        return self.sampler(lambda x_t, t: self.approximate(h, mask, x_t, t), x_T)
+
+    def forward(self, history: torch.Tensor) -> torch.Tensor:
+        """Scores [B, N] of every real item (column i is item id i + 1) for histories [B, L]."""
+        return self.scorer(self.generate(history), self.item_table).float()

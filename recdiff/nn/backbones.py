@@ -1,0 +1,121 @@
+"""Approximator backbones: read the (conditioned) history and return a representation per position."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from pydantic import Field
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from recdiff.nn.layers import MultiHeadAttention
+from recdiff.registry import Params, register
+
+Condition = Callable[[int, torch.Tensor], torch.Tensor]
+
+
+class Backbone(nn.Module):
+    """Base class. `num_blocks` tells conditioning blocks how many per-block hooks to expect."""
+
+    num_blocks: int
+
+    def forward(self, h: torch.Tensor, mask: torch.Tensor, condition: Condition) -> torch.Tensor:
+        """h [B, L, H] left-padded, mask [B, L] True on real items -> [B, L, H]."""
+        raise NotImplementedError
+
+
+class TransformerBlock(nn.Module):
+    """Pre-LayerNorm block: self-attention then a 4x GELU feed-forward, each with dropout and a residual."""
+
+    def __init__(self, hidden: int, heads: int, dropout: float, ff_mult: int) -> None:
+        super().__init__()
+        self.attention_norm = nn.LayerNorm(hidden)
+        self.attention = MultiHeadAttention(hidden, heads, dropout)
+        self.ff_norm = nn.LayerNorm(hidden)
+        self.ff = nn.Sequential(
+            nn.Linear(hidden, ff_mult * hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(ff_mult * hidden, hidden)
+        )
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, h: torch.Tensor, attn_mask: torch.Tensor) -> torch.Tensor:
+        x = self.attention_norm(h)
+        h = h + self.dropout(self.attention(x, x, attn_mask))
+        return h + self.dropout(self.ff(self.ff_norm(h)))
+
+
+class TransformerParams(Params):
+    blocks: int = Field(4, ge=1, description="Number of Transformer blocks.")
+    heads: int = Field(4, ge=1, description="Attention heads per block (must divide the hidden size).")
+    ff_mult: int = Field(4, ge=1, description="Feed-forward width as a multiple of the hidden size.")
+    causal: bool = Field(False, description="Let each position attend only to earlier positions.")
+
+
+@register("backbone", "transformer")
+class Transformer(Backbone):
+    """Pre-LN Transformer encoder over the history, padding keys masked (DiffuRec's approximator)."""
+
+    Params = TransformerParams
+
+    def __init__(
+        self, hidden: int, dropout: float, blocks: int = 4, heads: int = 4, ff_mult: int = 4, causal: bool = False
+    ) -> None:
+        super().__init__()
+        self.num_blocks = blocks
+        self.causal = causal
+        self.blocks = nn.ModuleList(TransformerBlock(hidden, heads, dropout, ff_mult) for _ in range(blocks))
+
+    def attention_mask(self, mask: torch.Tensor) -> torch.Tensor:
+        """Boolean mask broadcastable to [B, 1, L, L]: real keys only (and earlier ones when causal).
+
+        In causal mode a padding query would see no key at all, so every position may always
+        see itself; real queries are unaffected.
+        """
+        if not self.causal:
+            return mask[:, None, None, :]
+        length = mask.shape[1]
+        earlier = torch.ones(length, length, dtype=torch.bool, device=mask.device).tril()
+        itself = torch.eye(length, dtype=torch.bool, device=mask.device)
+        return ((mask[:, None, :] & earlier) | itself)[:, None]
+
+    def forward(self, h: torch.Tensor, mask: torch.Tensor, condition: Condition) -> torch.Tensor:
+        attn_mask = self.attention_mask(mask)
+        for index, block in enumerate(self.blocks):
+            h = block(condition(index, h), attn_mask)
+        return h
+
+
+class GRUParams(Params):
+    layers: int = Field(2, ge=1, description="Stacked GRU layers (each is one block for conditioning).")
+
+
+def _shift_rows(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """Roll each row b of x [B, L, H] left by shift[b] positions."""
+    length = x.shape[1]
+    index = (torch.arange(length, device=x.device)[None, :] + shift[:, None]) % length
+    return x.gather(1, index[..., None].expand_as(x))
+
+
+@register("backbone", "gru")
+class GRU(Backbone):
+    """Multi-layer GRU over the history; padding is skipped with packed sequences."""
+
+    Params = GRUParams
+
+    def __init__(self, hidden: int, dropout: float, layers: int = 2) -> None:
+        super().__init__()
+        self.num_blocks = layers
+        self.layers = nn.ModuleList(nn.GRU(hidden, hidden, batch_first=True) for _ in range(layers))
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, h: torch.Tensor, mask: torch.Tensor, condition: Condition) -> torch.Tensor:
+        lengths = mask.sum(1)
+        padding = h.shape[1] - lengths
+        for index, layer in enumerate(self.layers):
+            h = condition(index, h)
+            packed = pack_padded_sequence(
+                _shift_rows(h, padding), lengths.cpu(), batch_first=True, enforce_sorted=False
+            )
+            out, _ = pad_packed_sequence(layer(packed)[0], batch_first=True, total_length=h.shape[1])
+            h = self.dropout(_shift_rows(out, -padding))
+        return h

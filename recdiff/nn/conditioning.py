@@ -1,0 +1,82 @@
+"""Conditioning blocks: how the noised target x_t (plus step embedding d) meets the history."""
+
+from __future__ import annotations
+
+import torch
+from pydantic import Field
+from torch import nn
+
+from recdiff.nn.layers import MultiHeadAttention, right_aligned_randn
+from recdiff.registry import Params, register
+
+
+class ConditioningBlock(nn.Module):
+    """Base class: by default it leaves the history unchanged both before and inside the backbone.
+
+    Subclasses override `forward` (applied once, before the backbone), `before_block`
+    (applied before every backbone block), or both.
+    """
+
+    def forward(self, history: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """history [B, L, H], target `x + d` [B, H], mask [B, L] (True on real items) -> [B, L, H]."""
+        return history
+
+    def before_block(
+        self, index: int, hidden: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
+        """Called before backbone block `index` with its input hidden [B, L, H]; returns [B, L, H]."""
+        return hidden
+
+
+class _Uncertainty(Params):
+    delta: float = Field(0.001, ge=0.0, description="Mean and standard deviation of the uncertainty scale lambda.")
+
+
+def _lambda(shape: tuple[int, ...], delta: float, like: torch.Tensor) -> torch.Tensor:
+    """lambda ~ N(delta, delta) elementwise; 3-D shapes are drawn right-aligned (padding-independent)."""
+    if len(shape) == 3:
+        noise = right_aligned_randn(shape, like.device, like.dtype)  # type: ignore[arg-type]
+    else:
+        noise = torch.randn(shape, device=like.device, dtype=like.dtype)
+    return delta + delta * noise
+
+
+@register("conditioning", "additive")
+class Additive(ConditioningBlock):
+    """DiffuRec: z_i = e_i + lambda_i * (x + d) at every history position, lambda_i ~ N(delta, delta)."""
+
+    Params = _Uncertainty
+
+    def __init__(self, hidden: int, num_blocks: int, dropout: float, delta: float = 0.001) -> None:
+        super().__init__()
+        self.delta = delta
+
+    def forward(self, history: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        lam = _lambda(tuple(history.shape), self.delta, history)
+        return history + lam * target.unsqueeze(1)
+
+
+class CrossAttentionParams(_Uncertainty):
+    heads: int = Field(4, ge=1, description="Attention heads of each cross-attention layer.")
+
+
+@register("conditioning", "cross_attention")
+class CrossAttention(ConditioningBlock):
+    """DiffuRecSys: in every block, lambda * (x + d) queries the history; the result is added to every position."""
+
+    Params = CrossAttentionParams
+
+    def __init__(self, hidden: int, num_blocks: int, dropout: float, delta: float = 0.001, heads: int = 4) -> None:
+        super().__init__()
+        self.delta = delta
+        self.norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(num_blocks))
+        self.attention = nn.ModuleList(MultiHeadAttention(hidden, heads, dropout) for _ in range(num_blocks))
+        self.dropout = nn.Dropout(dropout)
+
+    def before_block(
+        self, index: int, hidden: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
+        query = (_lambda(tuple(target.shape), self.delta, target) * target).unsqueeze(1)
+        keys = self.norms[index](hidden)
+        attended = self.attention[index](query, keys, mask[:, None, None, :])
+        return hidden + self.dropout(attended)

@@ -1,0 +1,123 @@
+"""Every component kind's registry, in one place, with its contract.
+
+Built-in components register themselves in their own modules; `recdiff.builtins` imports
+those modules once, the first time any registry is looked up, so importing `recdiff` stays
+cheap and free of import cycles.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel
+
+from recdiff.errors import RegistryError
+from recdiff.registry.core import Entry, NoParams, Params, Registry, format_validation_error
+
+_loaded = False
+
+
+def _load_components() -> None:
+    """Import the built-in components (once), before the first look-up of any registry."""
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        importlib.import_module("recdiff.builtins")
+
+
+def _registry(kind: str, contract: str, context: tuple[str, ...] = ()) -> Registry:
+    return Registry(kind, contract, context, loader=_load_components)
+
+
+schedules = _registry(
+    "schedule",
+    "`factory(steps: int) -> torch.Tensor`: the betas of `steps` diffusion steps, float64 of shape "
+    "[steps], each in (0, 1).",
+    ("steps",),
+)
+noises = _registry(
+    "noise",
+    "`factory(**params) -> NoiseSampler`; `noise(x0)` returns training noise shaped like `x0` [B, H]. "
+    "Used in training only: inference always draws standard normal noise.",
+)
+timesteps = _registry(
+    "timestep",
+    "`factory(steps: int, **params) -> TimestepSampler`; `sampler(batch_size, device)` returns int64 steps "
+    "in [0, steps) of shape [B].",
+    ("steps",),
+)
+conditionings = _registry(
+    "conditioning",
+    "`factory(hidden: int, num_blocks: int, dropout: float, **params) -> ConditioningBlock` (an nn.Module); "
+    "`block(history [B, L, H], target [B, H], mask [B, L]) -> [B, L, H]` once before the backbone and "
+    "`block.before_block(i, hidden [B, L, H], target [B, H], mask [B, L]) -> [B, L, H]` before block i. "
+    "`target` is the noised target plus its step embedding, `x + d`.",
+    ("hidden", "num_blocks", "dropout"),
+)
+backbones = _registry(
+    "backbone",
+    "`factory(hidden: int, dropout: float, **params) -> Backbone` (an nn.Module with attribute "
+    "`num_blocks`); `backbone(h [B, L, H], mask [B, L] bool, condition) -> [B, L, H]` on left-padded "
+    "input, calling `h = condition(i, h)` before block i; padding must not change real positions.",
+    ("hidden", "dropout"),
+)
+samplers = _registry(
+    "sampler",
+    "`factory(process: GaussianDiffusion, **params) -> ReverseSampler`; "
+    "`sampler(denoise, x_T [B, H]) -> x_0 [B, H]` where `denoise(x_t [B, H], t [B]) -> x0_hat [B, H]`.",
+    ("process",),
+)
+scorers = _registry(
+    "scorer",
+    "`factory(**params) -> Scorer`; `scorer(x0 [B, H], items [N, H]) -> scores [B, N]` (higher ranks first).",
+)
+
+REGISTRIES: dict[str, Registry] = {
+    r.kind: r for r in (schedules, noises, timesteps, conditionings, backbones, samplers, scorers)
+}
+
+
+def registry(kind: str) -> Registry:
+    """The registry of `kind`, or an error listing the kinds."""
+    try:
+        return REGISTRIES[kind]
+    except KeyError:
+        raise RegistryError(
+            f"Unknown component kind '{kind}'. Kinds: {', '.join(sorted(REGISTRIES))}."
+        ) from None
+
+
+def register(
+    kind: str, name: str, *, params: type[BaseModel] | None = None
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator registering a component factory of `kind` under `name`.
+
+    The parameter model is `params`, else the factory's `Params` attribute, else none.
+    """
+    return registry(kind).register(name, params=params)
+
+
+def create(kind: str, name: str, /, **kwargs: Any) -> Any:
+    """Build component `name` of `kind`; context keywords pass through, the rest are validated params."""
+    return registry(kind).create(name, **kwargs)
+
+
+def available(kind: str) -> list[str]:
+    """Sorted names registered for `kind`."""
+    return registry(kind).names()
+
+
+__all__ = [
+    "REGISTRIES",
+    "Entry",
+    "NoParams",
+    "Params",
+    "Registry",
+    "available",
+    "create",
+    "format_validation_error",
+    "register",
+    "registry",
+]

@@ -1,0 +1,170 @@
+"""The one registry mechanism every component kind uses.
+
+An entry is a factory (class or function) plus a pydantic model of its parameters. A spec
+names an entry and passes parameters; the registry validates them against that model
+before anything is built, and the kind's *context* (values the assembling code supplies,
+such as the model width) is passed beside them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from recdiff.errors import RegistryError
+
+
+class Params(BaseModel):
+    """Base of component parameter models: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class NoParams(Params):
+    """Parameter model of an entry that takes no parameters."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A registered component: its factory, parameter model and where it came from."""
+
+    kind: str
+    name: str
+    factory: Callable[..., Any]
+    params: type[BaseModel]
+    origin: str
+
+    @property
+    def summary(self) -> str:
+        """First line of the factory's docstring, for listings."""
+        doc = inspect.getdoc(self.factory) or ""
+        return doc.splitlines()[0] if doc else ""
+
+
+def _params_model(factory: Callable[..., Any], params: type[BaseModel] | None) -> type[BaseModel]:
+    model = params if params is not None else getattr(factory, "Params", None)
+    if model is None:
+        return NoParams
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        raise RegistryError(f"The parameter model of {factory!r} must be a pydantic BaseModel subclass, got {model!r}.")
+    if model.model_config.get("extra") != "forbid":
+        model = type(model.__name__, (model,), {"model_config": ConfigDict(**model.model_config, extra="forbid")})
+    return model
+
+
+def format_validation_error(error: ValidationError, prefix: str = "") -> list[str]:
+    """Turn a pydantic error into lines of `field.path: message`."""
+    lines = []
+    for item in error.errors():
+        path = ".".join(str(part) for part in (prefix, *item["loc"]) if part != "")
+        lines.append(f"{path or '(top level)'}: {item['msg']}")
+    return lines
+
+
+class Registry:
+    """Named components of one kind.
+
+    Args:
+        kind: The kind's name, as used in specs and `recdiff plugins KIND`.
+        contract: What a factory receives and returns, shown in docs and listings.
+        context: Names of the keyword arguments the assembling code passes to every factory
+            of this kind, beside the validated parameters.
+        loader: Called once before the first look-up, so plugins can register lazily.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        contract: str,
+        context: tuple[str, ...] = (),
+        loader: Callable[[], None] | None = None,
+    ) -> None:
+        self.kind = kind
+        self.contract = contract
+        self.context = context
+        self._entries: dict[str, Entry] = {}
+        self._loader = loader
+
+    def _ensure_loaded(self) -> None:
+        if self._loader is not None:
+            loader, self._loader = self._loader, None
+            loader()
+
+    def register(
+        self, name: str, *, params: type[BaseModel] | None = None, origin: str | None = None
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator adding a factory under `name`; its parameter model is `params` or `factory.Params`."""
+
+        def decorate(factory: Callable[..., Any]) -> Callable[..., Any]:
+            where = origin or getattr(factory, "__module__", "?")
+            existing = self._entries.get(name)
+            if existing is not None and existing.factory is not factory:
+                raise RegistryError(
+                    f"Two {self.kind} components are registered as '{name}': one from {existing.origin} and one "
+                    f"from {where}. Rename one of them (a registered name must keep its meaning), or uninstall "
+                    f"the plugin you do not want."
+                )
+            self._entries[name] = Entry(self.kind, name, factory, _params_model(factory, params), where)
+            return factory
+
+        return decorate
+
+    def names(self) -> list[str]:
+        """Sorted names of every registered entry."""
+        self._ensure_loaded()
+        return sorted(self._entries)
+
+    def entries(self) -> list[Entry]:
+        """Every entry, sorted by name."""
+        return [self._entries[name] for name in self.names()]
+
+    def get(self, name: str) -> Entry:
+        """The entry called `name`, or a helpful error listing the alternatives."""
+        self._ensure_loaded()
+        try:
+            return self._entries[name]
+        except KeyError:
+            available = sorted(self._entries)
+            close = difflib.get_close_matches(name, available, n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise RegistryError(
+                f"Unknown {self.kind} component '{name}'.{hint} Available: {', '.join(available) or '(none)'}. "
+                f"If it comes from a plugin, check that the plugin is installed (`recdiff plugins {self.kind}`)."
+            ) from None
+
+    def validate(self, name: str, params: Mapping[str, Any] | None = None, prefix: str = "") -> BaseModel:
+        """Check `params` against the entry's parameter model; errors name each field path."""
+        entry = self.get(name)
+        try:
+            return entry.params.model_validate(dict(params or {}))
+        except ValidationError as error:
+            where = prefix or f"{self.kind} '{name}' params"
+            lines = format_validation_error(error, where)
+            raise RegistryError(
+                f"Invalid parameters for {self.kind} component '{name}': " + "; ".join(lines) + ". "
+                f"Accepted parameters: {', '.join(entry.params.model_fields) or '(none)'}."
+            ) from None
+
+    def create(self, name: str, /, **kwargs: Any) -> Any:
+        """Build entry `name`: context keywords go through as given, the rest are validated parameters."""
+        context = {key: kwargs.pop(key) for key in self.context if key in kwargs}
+        missing = [key for key in self.context if key not in context]
+        if missing:
+            raise RegistryError(
+                f"Creating {self.kind} '{name}' needs the context argument(s) {', '.join(missing)} "
+                f"(contract: {self.contract})."
+            )
+        params = self.validate(name, kwargs)
+        return self.get(name).factory(**context, **params.model_dump())
+
+    def __contains__(self, name: str) -> bool:
+        self._ensure_loaded()
+        return name in self._entries
+
+    def __repr__(self) -> str:
+        return f"Registry({self.kind!r}, {len(self._entries)} entries)"

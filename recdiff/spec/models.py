@@ -1,0 +1,162 @@
+"""The spec model tree: one pydantic model per section, unknown keys rejected everywhere.
+
+The docs' spec reference is generated from these models, so every field carries its
+description here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import re
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class StrictModel(BaseModel):
+    """Base of every spec section: unknown keys are errors, assignments are re-validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ComponentSpec(StrictModel):
+    """A registered component: its name and the parameters its entry declares.
+
+    The parameters are checked against the entry's own pydantic model when the spec is
+    resolved (a closed union could not hold plugin components).
+    """
+
+    name: str = Field(description="Registered name of the component (see `recdiff plugins KIND`).")
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="Parameters, validated against the entry's parameter model."
+    )
+
+
+class SyntheticSpec(StrictModel):
+    """Built-in synthetic data: users walk item-to-item transitions inside a taste cluster."""
+
+    users: int = Field(2000, ge=10, description="Number of users to generate.")
+    items: int = Field(500, ge=10, description="Number of items.")
+    clusters: int = Field(10, ge=1, description="Taste clusters; each user mostly stays in one.")
+    successors: int = Field(3, ge=1, description="Likely next items of each item.")
+    follow: float = Field(0.8, ge=0.0, le=1.0, description="Probability that the next item is a successor of the current one.")
+    min_len: int = Field(6, ge=3, description="Shortest sequence length.")
+    max_len: int = Field(30, ge=3, description="Longest sequence length.")
+
+
+class DataSpec(StrictModel):
+    """Where interactions come from and how sequences are cut."""
+
+    path: Path | None = Field(
+        None, description="Interaction file (RecBole `.inter` or CSV/TSV). When empty the built-in synthetic data is used."
+    )
+    format: Literal["auto", "inter", "csv", "tsv"] = Field(
+        "auto", description="File format; `auto` decides from the file extension."
+    )
+    user_field: str = Field("user_id", description="Column holding the user id.")
+    item_field: str = Field("item_id", description="Column holding the item id.")
+    time_field: str = Field("timestamp", description="Column used to order each user's interactions.")
+    max_len: int = Field(100, ge=1, description="Longest history fed to the model; older items are dropped.")
+    synthetic: SyntheticSpec = Field(default_factory=SyntheticSpec, description="Settings of the synthetic data.")
+
+
+class ModelSpec(StrictModel):
+    """The diffusion recommender and its components."""
+
+    hidden: int = Field(128, ge=1, description="Width of item embeddings and of the approximator.")
+    dropout: float = Field(0.1, ge=0.0, lt=1.0, description="Dropout inside the approximator.")
+    emb_dropout: float = Field(0.3, ge=0.0, lt=1.0, description="Dropout on history item embeddings.")
+    positional: bool = Field(False, description="Add learned positional embeddings to the history (off in DiffuRec).")
+    init: Literal["xavier", "normal"] = Field(
+        "xavier", description="Initialisation of linear and embedding weights: Xavier-normal, or N(0, init_std)."
+    )
+    init_std: float = Field(0.02, gt=0.0, description="Standard deviation used when `init` is `normal`.")
+    steps: int = Field(32, ge=1, le=10000, description="Number of diffusion steps T.")
+    schedule: ComponentSpec = Field(
+        default_factory=lambda: ComponentSpec(name="trunc_lin"), description="Beta schedule (kind `schedule`)."
+    )
+    noise: ComponentSpec = Field(
+        default_factory=lambda: ComponentSpec(name="gaussian"), description="Training noise (kind `noise`)."
+    )
+    timestep: ComponentSpec = Field(
+        default_factory=lambda: ComponentSpec(name="uniform"), description="Training step sampler (kind `timestep`)."
+    )
+    conditioning: ComponentSpec = Field(
+        default_factory=lambda: ComponentSpec(name="additive"), description="How the noised target meets the history (kind `conditioning`)."
+    )
+    backbone: ComponentSpec = Field(
+        default_factory=lambda: ComponentSpec(name="transformer"), description="Approximator network (kind `backbone`)."
+    )
+    sampler: ComponentSpec = Field(
+        default_factory=lambda: ComponentSpec(name="ddpm"), description="Reverse process used at inference (kind `sampler`)."
+    )
+    scorer: ComponentSpec = Field(
+        default_factory=lambda: ComponentSpec(name="dot"), description="Rounding: final `x_0` to item scores (kind `scorer`)."
+    )
+
+
+class TrainSpec(StrictModel):
+    """Optimisation and run control."""
+
+    epochs: int = Field(41, ge=1, description="Number of training epochs.")
+    batch_size: int = Field(1024, ge=1, description="Training examples per batch.")
+    lr: float = Field(1e-3, gt=0.0, description="Adam learning rate.")
+    weight_decay: float = Field(1e-4, ge=0.0, description="Adam weight decay.")
+    lr_step: int = Field(30, ge=1, description="StepLR: epochs between learning-rate decays.")
+    lr_gamma: float = Field(0.1, gt=0.0, le=1.0, description="StepLR: factor applied at each decay.")
+    grad_clip: float | None = Field(None, gt=0.0, description="Clip the gradient norm to this value (off when empty).")
+    max_batches: int | None = Field(
+        None, ge=1, description="Stop each epoch after this many batches (a budget for smoke tests)."
+    )
+    bucket: bool = Field(True, description="Group examples of similar length into batches, so less padding is computed.")
+    device: str = Field("auto", description="`auto` (CUDA when present, else CPU), `cpu`, `cuda` or `cuda:N`.")
+    threads: int | None = Field(None, ge=1, description="CPU threads for PyTorch (default: PyTorch's choice).")
+    eval_every: int = Field(1, ge=1, description="Validate every this many epochs.")
+    patience: int | None = Field(
+        10, ge=1, description="Stop after this many validations without a better validation metric (never when empty)."
+    )
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, value: str) -> str:
+        if value in ("auto", "cpu", "cuda") or value.startswith("cuda:"):
+            return value
+        raise ValueError("must be 'auto', 'cpu', 'cuda' or 'cuda:N'")
+
+
+class EvalSpec(StrictModel):
+    """Full-ranking evaluation."""
+
+    ks: list[int] = Field(default_factory=lambda: [5, 10, 20], min_length=1, description="Cut-offs K of HR@K and NDCG@K.")
+    metric: str = Field("ndcg@10", description="Validation metric for early stopping and the best checkpoint.")
+    batch_size: int = Field(1024, ge=1, description="Users scored at once (bounds the users x items score matrix).")
+    max_users: int | None = Field(None, ge=1, description="Evaluate only the first N users (a budget for smoke tests).")
+
+    @field_validator("ks")
+    @classmethod
+    def _positive_sorted(cls, value: list[int]) -> list[int]:
+        if any(k < 1 for k in value):
+            raise ValueError("every K must be at least 1")
+        return sorted(set(value))
+
+    @model_validator(mode="after")
+    def _metric_is_computed(self) -> EvalSpec:
+        match = re.fullmatch(r"(hr|ndcg)@(\d+)|mrr", self.metric)
+        if match is None:
+            raise ValueError(f"metric '{self.metric}' must be 'hr@K', 'ndcg@K' or 'mrr'")
+        if match.group(2) is not None and int(match.group(2)) not in self.ks:
+            raise ValueError(f"metric '{self.metric}' uses a K that is not in ks {self.ks}")
+        return self
+
+
+class RunSpec(StrictModel):
+    """A whole run: data, model, training and evaluation."""
+
+    name: str = Field("run", pattern=r"^[A-Za-z0-9_.-]+$", description="Run name, used in the run directory's name.")
+    preset: str | None = Field(None, description="Preset whose values fill every field the spec leaves out.")
+    seed: int = Field(42, ge=0, description="Seed of data order, noise and initialisation.")
+    data: DataSpec = Field(default_factory=DataSpec, description="Data source and sequence cutting.")
+    model: ModelSpec = Field(default_factory=ModelSpec, description="The diffusion recommender.")
+    train: TrainSpec = Field(default_factory=TrainSpec, description="Training.")
+    eval: EvalSpec = Field(default_factory=EvalSpec, description="Evaluation.")

@@ -1,0 +1,52 @@
+"""Checkpoints of plain tensors and values, loadable with `weights_only=True`; written atomically."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from recdiff.errors import CheckpointError
+
+FORMAT_VERSION = 1
+REQUIRED_KEYS = ("format", "model", "spec", "epoch", "num_items")
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Write `state` to `path` through a temporary file, so a crash never leaves a half-written checkpoint."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"format": FORMAT_VERSION, **state}, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint safely (no pickled objects) and check it has what recdiff wrote."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(
+            f"Checkpoint '{path}' does not exist. A finished run keeps checkpoints/best.pt and "
+            f"checkpoints/last.pt in its run directory; check the run directory you passed."
+        )
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # torch raises many types for corrupt or foreign files
+        raise CheckpointError(
+            f"Checkpoint '{path}' could not be loaded ({type(error).__name__}: {str(error).splitlines()[0][:200]}). "
+            f"The file is corrupt, truncated or not a recdiff checkpoint; use the run's other checkpoint "
+            f"(best.pt or last.pt) or train again."
+        ) from None
+    missing = [key for key in REQUIRED_KEYS if not isinstance(state, dict) or key not in state]
+    if missing:
+        raise CheckpointError(
+            f"Checkpoint '{path}' is not a recdiff checkpoint (missing {', '.join(missing)}). "
+            f"Pass a run directory written by `recdiff train`."
+        )
+    if state["format"] != FORMAT_VERSION:
+        raise CheckpointError(
+            f"Checkpoint '{path}' has format version {state['format']}, but this recdiff reads version "
+            f"{FORMAT_VERSION}. Use the recdiff version that wrote it."
+        )
+    return state

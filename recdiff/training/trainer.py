@@ -1,0 +1,217 @@
+"""The trainer: seeded epochs, periodic validation, early stopping, best/last checkpoints, test report."""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from recdiff.data import SequenceData, Splits, batch_indices, leave_one_out, load_sequences, make_batch
+from recdiff.errors import RunError
+from recdiff.evaluation.evaluate import evaluate_model, evaluate_popularity
+from recdiff.models.build import build_model
+from recdiff.models.diffusion import DiffusionRecommender
+from recdiff.spec.models import RunSpec
+from recdiff.training.checkpoint import load_checkpoint, save_checkpoint
+from recdiff.training.rundir import RunDir
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices), so initialisation and noise repeat."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` picks CUDA when present, else the CPU; an unavailable CUDA request is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RunError(f"train.device is '{name}' but no CUDA device is available here. Use 'auto' or 'cpu'.")
+    return device
+
+
+@dataclass
+class Prepared:
+    """Data, splits and model of a spec, ready to train or evaluate."""
+
+    spec: RunSpec
+    data: SequenceData
+    splits: Splits
+    model: DiffusionRecommender
+    device: torch.device
+
+
+def prepare(spec: RunSpec) -> Prepared:
+    """Load the data and build the model of `spec` (seeded), on the spec's device."""
+    if spec.train.threads is not None:
+        torch.set_num_threads(spec.train.threads)
+    device = resolve_device(spec.train.device)
+    seed_everything(spec.seed)
+    data = load_sequences(spec.data, spec.seed)
+    splits = leave_one_out(data, spec.data.max_len)
+    if len(splits.train) == 0 or len(splits.val) == 0:
+        raise RunError(
+            "The data gives no training or validation examples: leave-one-out needs users with at least "
+            "4 interactions. Check data.path and the user/item/time fields."
+        )
+    model = build_model(spec, data.num_items).to(device)
+    return Prepared(spec, data, splits, model, device)
+
+
+@dataclass
+class TrainResult:
+    """What a finished run reports; also written to results.json."""
+
+    run_dir: Path
+    best_epoch: int
+    val: dict[str, float]
+    test: dict[str, float]
+    popularity: dict[str, dict[str, float]]
+    epochs_run: int
+    train_seconds: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_dir": str(self.run_dir),
+            "best_epoch": self.best_epoch,
+            "val": self.val,
+            "test": self.test,
+            "popularity": self.popularity,
+            "epochs_run": self.epochs_run,
+            "train_seconds": self.train_seconds,
+            **self.extra,
+        }
+
+
+class Trainer:
+    """Trains one spec into one run directory. `fit()` runs it to the end and reports test metrics."""
+
+    def __init__(self, spec: RunSpec, out: str | Path | None = None, console: Console | None = None) -> None:
+        self.spec = spec
+        self.console = console or Console()
+        self.prepared = prepare(spec)
+        self.run = RunDir.create(spec, out)
+        self.model = self.prepared.model
+        self.optimizer = torch.optim.Adam(
+            self.model.parameters(), lr=spec.train.lr, weight_decay=spec.train.weight_decay
+        )
+        self.scheduler = torch.optim.lr_scheduler.StepLR(
+            self.optimizer, step_size=spec.train.lr_step, gamma=spec.train.lr_gamma
+        )
+
+    def _state(self, epoch: int, best: dict[str, Any]) -> dict[str, Any]:
+        p = self.prepared
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "epoch": epoch,
+            "best": best,
+            "spec": self.spec.model_dump(mode="json"),
+            "num_items": p.data.num_items,
+            "data_fingerprint": p.data.fingerprint(),
+        }
+
+    def _evaluate(self, split: str) -> dict[str, float]:
+        p, e = self.prepared, self.spec.eval
+        return evaluate_model(
+            self.model, p.data, getattr(p.splits, split), e.ks, batch_size=e.batch_size,
+            device=p.device, seed=self.spec.seed, max_users=e.max_users,
+        )
+
+    def train_epoch(self, epoch: int, progress: Progress) -> dict[str, float]:
+        """One pass over the (seeded, length-bucketed) training batches."""
+        p, t = self.prepared, self.spec.train
+        order = batch_indices(
+            p.splits.train, t.batch_size, shuffle=True, bucket=t.bucket,
+            generator=np.random.default_rng([self.spec.seed, epoch]),
+        )[: t.max_batches]
+        self.model.train()
+        task = progress.add_task(f"epoch {epoch}", total=len(order), info="")
+        total_loss, examples, start = 0.0, 0, time.perf_counter()
+        non_blocking = p.device.type == "cuda"
+        for step, index in enumerate(order, 1):
+            batch = make_batch(p.data, p.splits.train, index).to(p.device, non_blocking=non_blocking)
+            loss = self.model.loss(batch.history, batch.target)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if t.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.grad_clip)
+            self.optimizer.step()
+            total_loss += loss.item() * len(batch)
+            examples += len(batch)
+            rate = examples / (time.perf_counter() - start)
+            progress.update(task, advance=1, info=f"loss {total_loss / examples:.4f} · {rate:,.0f} ex/s")
+        progress.remove_task(task)
+        seconds = time.perf_counter() - start
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.scheduler.step()
+        return {"loss": total_loss / max(examples, 1), "examples": examples, "seconds": seconds,
+                "examples_per_s": examples / seconds, "lr": lr}
+
+    def fit(self) -> TrainResult:
+        """Train, validate, early-stop, then evaluate the best checkpoint on the test split."""
+        spec, p, run = self.spec, self.prepared, self.run
+        t = spec.train
+        run.write_spec(spec)
+        run.write_env(p.device, spec.seed)
+        self.console.print(
+            f"[bold]recdiff[/] {spec.name}: {p.data.num_users:,} users, {p.data.num_items:,} items, "
+            f"{len(p.splits.train):,} training examples, {sum(x.numel() for x in self.model.parameters()):,} "
+            f"parameters, device {p.device} → {run.path}"
+        )
+        popularity = {
+            split: evaluate_popularity(p.data, getattr(p.splits, split), spec.eval.ks,
+                                       spec.eval.batch_size, spec.eval.max_users)
+            for split in ("val", "test")
+        }
+        for split, metrics in popularity.items():
+            run.log({"event": "baseline", "name": "popularity", "split": split, **metrics})
+        best: dict[str, Any] = {"epoch": 0, "value": float("-inf"), "metrics": {}}
+        stale, epoch, started = 0, 0, time.perf_counter()
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), TextColumn("{task.fields[info]}"))
+        with Progress(*columns, console=self.console, transient=True) as progress:
+            for epoch in range(1, t.epochs + 1):
+                stats = self.train_epoch(epoch, progress)
+                run.log({"event": "epoch", "epoch": epoch, **stats})
+                line = f"epoch {epoch:3d}  loss {stats['loss']:.4f}  {stats['examples_per_s']:,.0f} ex/s"
+                if epoch % t.eval_every == 0 or epoch == t.epochs:
+                    val = self._evaluate("val")
+                    run.log({"event": "eval", "split": "val", "epoch": epoch, **val})
+                    value = val[spec.eval.metric]
+                    line += f"  val {spec.eval.metric} {value:.4f}"
+                    if value > best["value"]:
+                        best, stale = {"epoch": epoch, "value": value, "metrics": val}, 0
+                        save_checkpoint(run.best_path, self._state(epoch, best))
+                        line += " *"
+                    else:
+                        stale += 1
+                save_checkpoint(run.last_path, self._state(epoch, best))
+                self.console.print(line)
+                if t.patience is not None and stale >= t.patience:
+                    self.console.print(f"early stop: no better val {spec.eval.metric} for {stale} validations")
+                    break
+        train_seconds = time.perf_counter() - started
+        self.model.load_state_dict(load_checkpoint(run.best_path, p.device)["model"])
+        test = self._evaluate("test")
+        run.log({"event": "eval", "split": "test", "epoch": best["epoch"], "checkpoint": "best", **test})
+        result = TrainResult(run.path, best["epoch"], best["metrics"], test, popularity, epoch, train_seconds)
+        run.write_results(result.to_dict())
+        return result
+
+
+def train(spec: RunSpec, out: str | Path | None = None, console: Console | None = None) -> TrainResult:
+    """Train `spec` into a new run directory and return its results (the library's one training entry point)."""
+    return Trainer(spec, out, console).fit()
