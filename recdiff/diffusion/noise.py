@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import torch
 from pydantic import Field
 
 from recdiff.registry import Params, register
 
 
-class NoiseSampler:
+class NoiseSampler(ABC):
     """Draws the noise that corrupts the target embedding during training."""
 
+    @abstractmethod
     def __call__(self, x0: torch.Tensor) -> torch.Tensor:
         """Noise shaped like `x0` [B, H]."""
-        raise NotImplementedError
 
 
 @register("noise", "gaussian")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Literal
 
@@ -14,15 +15,15 @@ from recdiff.registry import Params, register
 Denoise = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-class ReverseSampler:
+class ReverseSampler(ABC):
     """Runs the reverse chain. `denoise(x_t [B, H], t [B]) -> x0_hat [B, H]` is the approximator."""
 
     def __init__(self, process: GaussianDiffusion) -> None:
         self.process = process
 
+    @abstractmethod
     def __call__(self, denoise: Denoise, x_T: torch.Tensor) -> torch.Tensor:
         """Return x_0 [B, H] from x_T [B, H]."""
-        raise NotImplementedError
 
 
 class DDPMParams(Params):

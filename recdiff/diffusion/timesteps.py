@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import torch
 
 from recdiff.registry import register
 
 
-class TimestepSampler:
+class TimestepSampler(ABC):
     """Draws one diffusion step per training example."""
 
     def __init__(self, steps: int) -> None:
         self.steps = steps
 
+    @abstractmethod
     def __call__(self, batch_size: int, device: torch.device) -> torch.Tensor:
         """int64 steps in [0, steps) of shape [batch_size]."""
-        raise NotImplementedError
 
 
 @register("timestep", "uniform")

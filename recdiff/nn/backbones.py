@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 
 import torch
@@ -15,14 +16,14 @@ from recdiff.registry import Params, register
 Condition = Callable[[int, torch.Tensor], torch.Tensor]
 
 
-class Backbone(nn.Module):
+class Backbone(nn.Module, ABC):
     """Base class. `num_blocks` tells conditioning blocks how many per-block hooks to expect."""
 
     num_blocks: int
 
+    @abstractmethod
     def forward(self, h: torch.Tensor, mask: torch.Tensor, condition: Condition) -> torch.Tensor:
         """h [B, L, H] left-padded, mask [B, L] True on real items -> [B, L, H]."""
-        raise NotImplementedError
 
 
 class TransformerBlock(nn.Module):

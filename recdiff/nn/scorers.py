@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import torch
 from torch.nn import functional as F
 
 from recdiff.registry import register
 
 
-class Scorer:
+class Scorer(ABC):
     """Scores items for each generated representation; higher ranks first."""
 
+    @abstractmethod
     def __call__(self, x0: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """x0 [B, H], items [N, H] -> scores [B, N]."""
-        raise NotImplementedError
 
 
 @register("scorer", "dot")
