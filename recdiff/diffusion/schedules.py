@@ -26,6 +26,15 @@ def _linspace(start: float, end: float, steps: int) -> torch.Tensor:
     return torch.linspace(start, end, steps, dtype=torch.float64)
 
 
+def _check_linear_end(name: str, steps: int) -> None:
+    """The rescaled DDPM end s*0.02 reaches 1 for T <= 20: refuse instead of returning betas >= 1."""
+    if _scale(steps) * 0.02 >= 1:
+        raise RegistryError(
+            f"The '{name}' schedule needs more than 20 diffusion steps (its last beta, 20/T, must stay below 1), "
+            f"got model.steps = {steps}. Raise model.steps or pick another schedule (e.g. trunc_lin or cosine)."
+        )
+
+
 def _from_alpha_bar(steps: int, alpha_bar: Callable[[float], float]) -> torch.Tensor:
     """`beta_i = min(1 - abar((i+1)/T) / abar(i/T), 0.999)` for i = 0..T-1."""
     betas = [min(1.0 - alpha_bar((i + 1) / steps) / alpha_bar(i / steps), MAX_BETA) for i in range(steps)]
@@ -35,6 +44,7 @@ def _from_alpha_bar(steps: int, alpha_bar: Callable[[float], float]) -> torch.Te
 @register("schedule", "linear")
 def linear(steps: int) -> torch.Tensor:
     """Linear betas from s*1e-4 to s*0.02 with s = 1000/T (DDPM's schedule rescaled)."""
+    _check_linear_end("linear", steps)
     s = _scale(steps)
     return _linspace(s * 1e-4, s * 0.02, steps)
 
@@ -85,6 +95,7 @@ def pw_lin(steps: int) -> torch.Tensor:
             f"The 'pw_lin' schedule needs more than 10 diffusion steps (its first piece is 10 steps long), "
             f"got model.steps = {steps}. Raise model.steps or pick another schedule."
         )
+    _check_linear_end("pw_lin", steps)
     s = _scale(steps)
     mid = s * 1e-4
     first = _linspace(mid + 0.01, mid, 10)

@@ -9,14 +9,17 @@ import torch
 
 
 def target_ranks(scores: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """1 + the number of items scored strictly higher than the target (ties never help).
+    """The number of items scored at least as high as the target, itself included (ties never help).
+
+    A target tied with k other items ranks below all of them: 1 + #higher + k. A NaN target
+    score ranks last.
 
     Args:
         scores: [B, N] scores of every real item.
         target: [B] column index of each target in `scores`.
     """
     target_score = scores.gather(1, target[:, None])
-    return 1 + (scores > target_score).sum(dim=1)
+    return ((scores >= target_score) | target_score.isnan()).sum(dim=1)
 
 
 class RankingMetrics:

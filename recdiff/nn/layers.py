@@ -36,12 +36,19 @@ class StepEmbedding(nn.Module):
 def right_aligned_randn(shape: tuple[int, int, int], device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     """Standard normal [B, L, H] whose values at the last positions do not depend on L.
 
-    Drawn position-major from the most recent position backwards, so adding left padding
-    (a larger L) leaves the noise on real positions unchanged under the same seed.
+    Drawn one position at a time from the most recent position backwards, so adding left
+    padding (a larger L) leaves the noise on real positions unchanged under the same seed (one
+    draw per position: a single [L, B, H] draw is not prefix-stable, since CPU and CUDA normal
+    kernels map values to elements depending on the total size). The draws use a private
+    generator seeded from one value of the global CPU generator, so the global stream advances
+    by the same amount whatever L is, and later draws (the sampler's noise) do not depend on the
+    padding either.
     """
     batch, length, hidden = shape
-    noise = torch.randn(length, batch, hidden, device=device, dtype=dtype)
-    return rearrange(noise.flip(0), "l b h -> b l h")
+    seed = int(torch.randint(0, 2**62, (1,)).item())
+    generator = torch.Generator(device=device).manual_seed(seed)
+    noise = [torch.randn(batch, hidden, generator=generator, device=device, dtype=dtype) for _ in range(length)]
+    return torch.stack(noise[::-1], dim=1) if noise else torch.empty(batch, 0, hidden, device=device, dtype=dtype)
 
 
 class MultiHeadAttention(nn.Module):

@@ -1,0 +1,251 @@
+"""DiffusionRecommender: padding independence, shapes, training, conditioning, scorers, step embedding."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import recdiff
+from recdiff.nn.layers import StepEmbedding, right_aligned_randn, sinusoidal_embedding
+
+NUM_ITEMS = 30
+HIDDEN = 16
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():  # type: ignore[no-untyped-def]
+    """Tiny tensors gain nothing from threads, and a busy machine makes them much slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+BACKBONES = {
+    "transformer": {"name": "transformer", "params": {"blocks": 2, "heads": 2}},
+    "gru": {"name": "gru", "params": {"layers": 2}},
+    "causal": {"name": "transformer", "params": {"blocks": 2, "heads": 2, "causal": True}},
+}
+CONDITIONINGS = {
+    "additive": {"name": "additive"},
+    "cross_attention": {"name": "cross_attention", "params": {"heads": 2}},
+}
+STRONG_CROSS_ATTENTION = {"name": "cross_attention", "params": {"heads": 2, "delta": 1.0}}
+
+
+def build(
+    backbone: str = "transformer",
+    conditioning: str | dict = "additive",
+    positional: bool = False,
+    dropout: float = 0.0,
+    steps: int = 4,
+    seed: int = 0,
+    **model: object,
+) -> recdiff.DiffusionRecommender:
+    spec = recdiff.load_spec(
+        {
+            "data": {"max_len": 12},
+            "model": {
+                "hidden": HIDDEN,
+                "steps": steps,
+                "dropout": dropout,
+                "emb_dropout": dropout,
+                "positional": positional,
+                "backbone": BACKBONES[backbone],
+                "conditioning": CONDITIONINGS[conditioning] if isinstance(conditioning, str) else conditioning,
+                **model,
+            },
+        }
+    )
+    torch.manual_seed(seed)
+    return recdiff.build_model(spec, NUM_ITEMS)
+
+
+HISTORY = torch.tensor(
+    [
+        [0, 0, 0, 4, 5, 6],
+        [1, 2, 3, 4, 5, 6],
+        [0, 0, 0, 0, 0, 7],
+        [0, 9, 8, 7, 6, 5],
+    ]
+)
+TARGET = torch.tensor([7, 8, 9, 30])
+
+
+def left_pad(history: torch.Tensor, extra: int) -> torch.Tensor:
+    return torch.cat([torch.zeros(history.shape[0], extra, dtype=history.dtype), history], dim=1)
+
+
+def seeded(seed: int, fn, *args):  # type: ignore[no-untyped-def]
+    torch.manual_seed(seed)
+    return fn(*args)
+
+
+@pytest.mark.parametrize("positional", [False, True], ids=["nopos", "pos"])
+@pytest.mark.parametrize("conditioning", sorted(CONDITIONINGS))
+@pytest.mark.parametrize("backbone", sorted(BACKBONES))
+def test_left_padding_changes_nothing(backbone: str, conditioning: str, positional: bool) -> None:
+    model = build(backbone, conditioning, positional)
+    padded = left_pad(HISTORY, 3)
+    other = left_pad(HISTORY, 7)  # longer than data.max_len: positions are clamped
+
+    model.eval()
+    with torch.no_grad():
+        scores = seeded(1, model, HISTORY)
+        assert scores.shape == (4, NUM_ITEMS)
+        np.testing.assert_allclose(seeded(1, model, padded).numpy(), scores.numpy(), atol=1e-5, rtol=1e-5)
+        np.testing.assert_allclose(seeded(1, model, other).numpy(), scores.numpy(), atol=1e-5, rtol=1e-5)
+        # the check has teeth: another seed gives other scores
+        assert not torch.allclose(seeded(2, model, HISTORY), scores, atol=1e-5)
+
+    model.train()
+    loss = seeded(3, model.loss, HISTORY, TARGET)
+    assert torch.isfinite(loss)
+    assert seeded(3, model.loss, padded, TARGET).item() == pytest.approx(loss.item(), abs=1e-5)
+    assert seeded(3, model.loss, other, TARGET).item() == pytest.approx(loss.item(), abs=1e-5)
+    # the check has teeth: another real item in the history changes the loss
+    changed = HISTORY.clone()
+    changed[:, -1] = torch.tensor([11, 12, 13, 14])
+    assert seeded(3, model.loss, changed, TARGET).item() != pytest.approx(loss.item(), abs=1e-5)
+
+
+@pytest.mark.parametrize("backbone", sorted(BACKBONES))
+def test_padding_id_is_never_ranked(backbone: str) -> None:
+    model = build(backbone)
+    model.eval()
+    with torch.no_grad():
+        x0 = seeded(5, model.generate, HISTORY)
+        scores = seeded(5, model, HISTORY)
+    assert x0.shape == (4, HIDDEN)
+    assert scores.shape == (4, NUM_ITEMS) and scores.dtype == torch.float32
+    # column i is item id i + 1 (dot scorer): the padding row 0 is left out
+    expected = x0 @ model.item_embedding.weight[1:].detach().T
+    np.testing.assert_allclose(scores.numpy(), expected.numpy(), rtol=1e-5, atol=1e-5)
+    assert torch.equal(model.item_embedding.weight[0].detach(), torch.zeros(HIDDEN))
+
+
+@pytest.mark.parametrize(("backbone", "conditioning"), [("transformer", "additive"), ("gru", "cross_attention")])
+def test_loss_decreases_on_a_fixed_batch(backbone: str, conditioning: str) -> None:
+    model = build(backbone, conditioning, dropout=0.1)
+    optimiser = torch.optim.Adam(model.parameters(), lr=5e-3)
+    model.train()
+    before = seeded(6, model.loss, HISTORY, TARGET).item()
+    assert math.isfinite(before)
+    torch.manual_seed(7)
+    for _ in range(50):
+        optimiser.zero_grad()
+        loss = model.loss(HISTORY, TARGET)
+        assert torch.isfinite(loss)
+        loss.backward()
+        optimiser.step()
+    after = seeded(6, model.loss, HISTORY, TARGET).item()
+    assert after < 0.5 * before, (before, after)
+
+
+@pytest.mark.parametrize("conditioning", sorted(CONDITIONINGS))
+def test_prediction_depends_on_the_noised_target(conditioning: str) -> None:
+    model = build("transformer", conditioning)
+    model.eval()
+    with torch.no_grad():
+        h, mask = model.encode_history(HISTORY)
+        t = torch.full((4,), 2)
+        torch.manual_seed(8)
+        x_a, x_b = torch.randn(4, HIDDEN) * 3, torch.randn(4, HIDDEN) * 3
+        first = seeded(9, model.approximate, h, mask, x_a, t)
+        again = seeded(9, model.approximate, h, mask, x_a, t)
+        other = seeded(9, model.approximate, h, mask, x_b, t)
+        later = seeded(9, model.approximate, h, mask, x_a, torch.full((4,), 0))
+    assert torch.equal(first, again)
+    # lambda ~ N(0.001, 0.001) scales the target, so the effect is small but real. (Row 2 has a
+    # single real item: a cross-attention query over one key always gets weight 1, so only the
+    # additive block makes that row depend on x_t.)
+    rows = [0, 1, 2, 3] if conditioning == "additive" else [0, 1, 3]
+    assert ((first - other).abs().amax(dim=1)[rows] > 1e-5).all()
+    assert ((first - later).abs().amax(dim=1)[rows] > 1e-6).all()
+
+
+def test_cross_attention_with_large_delta_depends_strongly_on_target() -> None:
+    model = build("transformer", STRONG_CROSS_ATTENTION)
+    model.eval()
+    with torch.no_grad():
+        h, mask = model.encode_history(HISTORY)
+        t = torch.full((4,), 1)
+        torch.manual_seed(10)
+        x_a, x_b = torch.randn(4, HIDDEN) * 3, torch.randn(4, HIDDEN) * 3
+        first = seeded(11, model.approximate, h, mask, x_a, t)
+        other = seeded(11, model.approximate, h, mask, x_b, t)
+    assert ((first - other).abs().amax(dim=1)[[0, 1, 3]] > 1e-2).all()
+
+
+def test_right_aligned_noise_ignores_padding() -> None:
+    torch.manual_seed(13)
+    short = right_aligned_randn((2, 3, 4), torch.device("cpu"), torch.float32)
+    after_short = torch.randn(5)
+    torch.manual_seed(13)
+    long = right_aligned_randn((2, 9, 4), torch.device("cpu"), torch.float32)
+    after_long = torch.randn(5)
+    assert short.shape == (2, 3, 4) and long.shape == (2, 9, 4)
+    assert torch.equal(long[:, -3:], short)
+    # the global stream advances by the same amount, so later draws match too
+    assert torch.equal(after_short, after_long)
+    assert not torch.equal(short[:, -1], short[:, -2])
+
+
+# Scorers
+
+
+def test_scorers_closed_forms() -> None:
+    torch.manual_seed(12)
+    x0, items = torch.randn(3, 5), torch.randn(7, 5)
+    x, e = x0.double().numpy(), items.double().numpy()
+    dot = np.array([[sum(x[b, k] * e[i, k] for k in range(5)) for i in range(7)] for b in range(3)])
+    l2 = np.array([[-sum((x[b, k] - e[i, k]) ** 2 for k in range(5)) for i in range(7)] for b in range(3)])
+    norm = lambda v: math.sqrt(sum(c * c for c in v))  # noqa: E731
+    cos = np.array([[dot[b, i] / (norm(x[b]) * norm(e[i])) for i in range(7)] for b in range(3)])
+    for name, expected in (("dot", dot), ("neg_l2", l2), ("cosine", cos)):
+        scores = recdiff.create("scorer", name)(x0, items)
+        assert scores.shape == (3, 7)
+        np.testing.assert_allclose(scores.numpy(), expected, rtol=1e-5, atol=1e-5, err_msg=name)
+
+
+def test_neg_l2_ranks_the_nearest_item_first() -> None:
+    items = torch.tensor([[0.0, 0.0], [10.0, 10.0], [1.0, 1.2]])
+    x0 = torch.tensor([[1.0, 1.0]])  # dot product would prefer item 1, distance prefers item 2
+    assert recdiff.create("scorer", "neg_l2")(x0, items).argmax().item() == 2
+    assert recdiff.create("scorer", "dot")(x0, items).argmax().item() == 1
+
+
+# Step embedding
+
+
+def hand_sinusoidal(t: float, dim: int) -> list[float]:
+    half = dim // 2
+    freqs = [math.exp(-math.log(10000) * j / half) for j in range(half)]
+    out = [math.cos(t * f) for f in freqs] + [math.sin(t * f) for f in freqs]
+    return out + [0.0] * (dim % 2)
+
+
+@pytest.mark.parametrize("dim", [8, 9, 16])
+def test_sinusoidal_embedding_formula(dim: int) -> None:
+    t = torch.tensor([0.0, 1.0, 2.5, 31.0, 968.75])
+    got = sinusoidal_embedding(t, dim)
+    assert got.shape == (5, dim)
+    expected = np.array([hand_sinusoidal(v, dim) for v in t.tolist()])
+    np.testing.assert_allclose(got.numpy(), expected, atol=2e-4)
+
+
+@pytest.mark.parametrize("steps", [4, 32, 1000])
+def test_step_embedding_rescales_to_1000(steps: int) -> None:
+    emb = StepEmbedding(HIDDEN, steps)
+    emb.mlp = torch.nn.Identity()
+    t = torch.tensor([0, 1, steps - 1])
+    expected = np.array([hand_sinusoidal(v * 1000 / steps, HIDDEN) for v in t.tolist()])
+    np.testing.assert_allclose(emb(t).numpy(), expected, atol=2e-4)
+
+
+def test_model_step_embedding_uses_its_step_count() -> None:
+    model = build(steps=8)
+    assert model.step_embedding.scale == pytest.approx(125.0)
+    assert model.process.num_steps == 8
