@@ -33,6 +33,11 @@ class ComponentSpec(StrictModel):
     )
 
 
+def _slot(default: str, description: str) -> Any:
+    """A component field whose default is the registered component `default`."""
+    return Field(default_factory=lambda: ComponentSpec(name=default), description=description)
+
+
 class SyntheticSpec(StrictModel):
     """Built-in synthetic data: users walk item-to-item transitions inside a taste cluster."""
 
@@ -73,27 +78,13 @@ class ModelSpec(StrictModel):
     )
     init_std: float = Field(0.02, gt=0.0, description="Standard deviation used when `init` is `normal`.")
     steps: int = Field(32, ge=1, le=10000, description="Number of diffusion steps T.")
-    schedule: ComponentSpec = Field(
-        default_factory=lambda: ComponentSpec(name="trunc_lin"), description="Beta schedule (kind `schedule`)."
-    )
-    noise: ComponentSpec = Field(
-        default_factory=lambda: ComponentSpec(name="gaussian"), description="Training noise (kind `noise`)."
-    )
-    timestep: ComponentSpec = Field(
-        default_factory=lambda: ComponentSpec(name="uniform"), description="Training step sampler (kind `timestep`)."
-    )
-    conditioning: ComponentSpec = Field(
-        default_factory=lambda: ComponentSpec(name="additive"), description="How the noised target meets the history (kind `conditioning`)."
-    )
-    backbone: ComponentSpec = Field(
-        default_factory=lambda: ComponentSpec(name="transformer"), description="Approximator network (kind `backbone`)."
-    )
-    sampler: ComponentSpec = Field(
-        default_factory=lambda: ComponentSpec(name="ddpm"), description="Reverse process used at inference (kind `sampler`)."
-    )
-    scorer: ComponentSpec = Field(
-        default_factory=lambda: ComponentSpec(name="dot"), description="Rounding: final `x_0` to item scores (kind `scorer`)."
-    )
+    schedule: ComponentSpec = _slot("trunc_lin", "Beta schedule (kind `schedule`).")
+    noise: ComponentSpec = _slot("gaussian", "Training noise (kind `noise`).")
+    timestep: ComponentSpec = _slot("uniform", "Training step sampler (kind `timestep`).")
+    conditioning: ComponentSpec = _slot("additive", "How the noised target meets the history (kind `conditioning`).")
+    backbone: ComponentSpec = _slot("transformer", "Approximator network (kind `backbone`).")
+    sampler: ComponentSpec = _slot("ddpm", "Reverse process used at inference (kind `sampler`).")
+    scorer: ComponentSpec = _slot("dot", "Rounding: final `x_0` to item scores (kind `scorer`).")
 
 
 class TrainSpec(StrictModel):

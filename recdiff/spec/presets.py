@@ -4,29 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
+
+def _paper_setup(conditioning: str, noise: str) -> dict[str, Any]:
+    """The papers' diffusion settings (truncated-linear schedule, T = 32) with one conditioning and noise."""
+    return {
+        "model": {
+            "steps": 32,
+            "schedule": {"name": "trunc_lin"},
+            "noise": {"name": noise},
+            "conditioning": {"name": conditioning},
+        }
+    }
+
+
 PRESETS: dict[str, dict[str, Any]] = {
-    "diffurec": {
-        "model": {
-            "steps": 32,
-            "schedule": {"name": "trunc_lin"},
-            "noise": {"name": "gaussian"},
-            "conditioning": {"name": "additive"},
-        }
-    },
-    "diffurecsys-v1": {
-        "model": {
-            "steps": 32,
-            "schedule": {"name": "trunc_lin"},
-            "noise": {"name": "gaussian"},
-            "conditioning": {"name": "cross_attention"},
-        }
-    },
-    "diffurecsys": {
-        "model": {
-            "steps": 32,
-            "schedule": {"name": "trunc_lin"},
-            "noise": {"name": "offset"},
-            "conditioning": {"name": "cross_attention"},
-        }
-    },
+    "diffurec": _paper_setup("additive", "gaussian"),
+    "diffurecsys-v1": _paper_setup("cross_attention", "gaussian"),
+    "diffurecsys": _paper_setup("cross_attention", "offset"),
 }
