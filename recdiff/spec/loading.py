@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from recdiff.errors import RecdiffError, SpecError
 from recdiff.registry import format_validation_error, registry
-from recdiff.spec.models import ComponentSpec, RunSpec
+from recdiff.spec.models import ComponentSpec, ModelSpec, RunSpec
 from recdiff.spec.presets import PRESETS
 
 #: Spec sections holding component slots, and the registry kind of each slot.
@@ -98,6 +98,21 @@ def _with_preset(raw: dict[str, Any]) -> dict[str, Any]:
     return merge(PRESETS[name], raw)
 
 
+def _with_default_names(raw: dict[str, Any]) -> dict[str, Any]:
+    """Give a component block that sets only params (e.g. `--set model.backbone.params.blocks=1`)
+    the slot's default component name, so it tunes the default instead of failing as nameless."""
+    model = raw.get("model")
+    if not isinstance(model, dict):
+        return raw
+    for path in COMPONENT_SLOTS:
+        field = path.split(".")[1]
+        slot = model.get(field)
+        if isinstance(slot, dict) and "name" not in slot:
+            default = ModelSpec.model_fields[field].default_factory()  # type: ignore[misc]
+            model[field] = {"name": default.name, **slot}
+    return raw
+
+
 def _component_errors(spec: RunSpec) -> list[str]:
     """Validate every component slot's params against its registered entry; fill in defaults."""
     errors = []
@@ -123,7 +138,7 @@ def _raise(errors: Iterable[str], source: str) -> None:
     lines = list(errors)
     if lines:
         raise SpecError(
-            f"The spec {source}is invalid: " + "; ".join(lines) + ". "
+            f"The spec {source}is invalid: " + "; ".join(line.rstrip(".") for line in lines) + ". "
             "Fix these fields (`recdiff spec schema` lists every field and `recdiff plugins KIND` every component)."
         )
 
@@ -145,7 +160,7 @@ def load_spec(
         raw = copy.deepcopy(dict(source or {}))
     for assignment in overrides:
         apply_override(raw, assignment)
-    raw = _with_preset(raw)
+    raw = _with_default_names(_with_preset(raw))
     try:
         spec = RunSpec.model_validate(raw)
     except ValidationError as error:

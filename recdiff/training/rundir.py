@@ -30,8 +30,8 @@ class RunDir:
     path: Path
 
     @classmethod
-    def create(cls, spec: RunSpec, out: str | Path | None = None, root: str | Path = "runs") -> RunDir:
-        """Make a fresh run directory; never reuse one that already holds files."""
+    def claim(cls, spec: RunSpec, out: str | Path | None = None, root: str | Path = "runs") -> RunDir:
+        """The run directory to use, checked to be free (never an earlier run's); `create()` makes it."""
         if out is None:
             out = Path(root) / f"{time.strftime('%Y%m%d-%H%M%S')}-{spec.name}"
         path = Path(out)
@@ -40,11 +40,14 @@ class RunDir:
                 f"Output directory '{path}' already exists and is not empty; recdiff never overwrites an "
                 f"earlier run. Pass another --out, or move the old run away first."
             )
-        try:
-            (path / "checkpoints").mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise RunError(f"Could not create run directory '{path}': {error}. Pass a writable --out.") from None
         return cls(path)
+
+    def create(self) -> None:
+        """Make the directory and its checkpoints folder."""
+        try:
+            (self.path / "checkpoints").mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise RunError(f"Could not create run directory '{self.path}': {error}. Pass a writable --out.") from None
 
     @classmethod
     def open(cls, path: str | Path) -> RunDir:

@@ -98,10 +98,14 @@ class Trainer:
     """Trains one spec into one run directory. `fit()` runs it to the end and reports test metrics."""
 
     def __init__(self, spec: RunSpec, out: str | Path | None = None, console: Console | None = None) -> None:
+        spec = spec.model_copy(deep=True)
+        if spec.data.path is not None:
+            spec.data.path = spec.data.path.resolve()  # the saved spec must work from any directory
         self.spec = spec
         self.console = console or Console()
+        self.run = RunDir.claim(spec, out)
         self.prepared = prepare(spec)
-        self.run = RunDir.create(spec, out)
+        self.run.create()
         self.model = self.prepared.model
         self.optimizer = torch.optim.Adam(
             self.model.parameters(), lr=spec.train.lr, weight_decay=spec.train.weight_decay
