@@ -430,3 +430,11 @@ def test_schema_forbids_unknown_keys() -> None:
     assert schema.get("additionalProperties") is False
     for definition in schema["$defs"].values():
         assert definition.get("additionalProperties") is False
+
+
+def test_override_naming_another_component_drops_its_params() -> None:
+    raw = {"model": {"noise": {"name": "offset", "params": {"strength": 0.2}}}}
+    spec = load_spec(raw, ["model.noise.name=gaussian"])
+    assert spec.model.noise.name == "gaussian" and spec.model.noise.params == {}
+    spec = load_spec(raw, ["model.noise.name=offset", "model.noise.params.delta_c=2.0"])
+    assert spec.model.noise.params == {"strength": 0.2, "delta_c": 2.0}

@@ -49,9 +49,9 @@ def metrics_table(title: str, rows: dict[str, dict[str, float]]) -> Table:
     """A table with one row per model (or split) and one column per metric."""
     table = Table(title=title)
     columns = list(next(iter(rows.values())))
-    table.add_column("")
+    table.add_column("", no_wrap=True)
     for column in columns:
-        table.add_column(column.upper().replace("NDCG", "NDCG"), justify="right")
+        table.add_column(column.upper(), justify="right")
     for name, metrics in rows.items():
         table.add_row(name, *(f"{metrics[c]:.4f}" for c in columns))
     return table

@@ -68,6 +68,8 @@ def apply_override(raw: dict[str, Any], assignment: str) -> None:
                 f"Override '{assignment}' goes through '{'.'.join(parts[: depth + 1])}', which is not a section."
             )
         node = child
+    if parts[-1] == "name" and node.get("name", value) != value:
+        node.pop("params", None)  # another component: the old one's params would not fit it
     node[parts[-1]] = value
 
 
