@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -100,7 +101,7 @@ class Trainer:
     def __init__(self, spec: RunSpec, out: str | Path | None = None, console: Console | None = None) -> None:
         spec = spec.model_copy(deep=True)
         if spec.data.path is not None:
-            spec.data.path = spec.data.path.resolve()  # the saved spec must work from any directory
+            spec.data.path = Path(os.path.abspath(spec.data.path))  # the saved spec works from any directory
         self.spec = spec
         self.console = console or Console()
         self.run = RunDir.claim(spec, out)
