@@ -51,7 +51,7 @@ def metrics_table(title: str, rows: dict[str, dict[str, float]]) -> Table:
     columns = list(next(iter(rows.values())))
     table.add_column("", no_wrap=True)
     for column in columns:
-        table.add_column(column.upper(), justify="right")
+        table.add_column(column.upper(), justify="right", no_wrap=True)
     for name, metrics in rows.items():
         table.add_row(name, *(f"{metrics[c]:.4f}" for c in columns))
     return table
@@ -69,8 +69,8 @@ def train(
 
     spec = load_spec(spec_file, overrides or [])
     result = run_training(spec, out, console)
-    rows = {f"{spec.name} (best epoch {result.best_epoch})": result.test, "popularity": result.popularity["test"]}
-    console.print(metrics_table("test metrics, full ranking", rows))
+    rows = {spec.name: result.test, "popularity": result.popularity["test"]}
+    console.print(metrics_table(f"test metrics, full ranking (best epoch {result.best_epoch})", rows))
     console.print(f"run directory: {result.run_dir}")
 
 
