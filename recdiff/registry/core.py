@@ -86,6 +86,7 @@ class Registry:
     ) -> None:
         self.kind = kind
         self.contract = contract
+        self.__doc__ = f"Registry of `{kind}` components. Contract: {contract}"
         self.context = context
         self._entries: dict[str, Entry] = {}
         self._loader = loader
