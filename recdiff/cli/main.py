@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from recdiff.errors import RecdiffError
+from recdiff.cli.common import SetOption, console, friendly_errors, metrics_table
+from recdiff.cli.data import data_app
 from recdiff.registry import REGISTRIES, registry
 from recdiff.spec import RunSpec, dump_spec, load_spec
 
@@ -24,38 +22,7 @@ app = typer.Typer(
 )
 spec_app = typer.Typer(help="Check, show and describe specs.", no_args_is_help=True)
 app.add_typer(spec_app, name="spec")
-
-console = Console()
-error_console = Console(stderr=True)
-
-SetOption = typer.Option(None, "--set", help="Override one field, e.g. --set train.epochs=3 (repeatable).")
-
-
-def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Report RecdiffErrors as one red paragraph and exit code 1, never a traceback."""
-
-    @wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except RecdiffError as error:
-            error_console.print(f"[bold red]error:[/] {error}", highlight=False)
-            raise typer.Exit(1) from None
-
-    return wrapper
-
-
-def metrics_table(title: str, rows: dict[str, dict[str, float]]) -> Table:
-    """A table with one row per model (or split) and one column per metric."""
-    table = Table(title=title)
-    columns = list(next(iter(rows.values())))
-    table.add_column("", no_wrap=True)
-    for column in columns:
-        table.add_column(column.upper(), justify="right", no_wrap=True)
-    for name, metrics in rows.items():
-        table.add_row(name, *(f"{metrics[c]:.4f}" for c in columns))
-    return table
-
+app.add_typer(data_app, name="data")
 
 @app.command()
 @friendly_errors

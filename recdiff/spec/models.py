@@ -51,19 +51,50 @@ class SyntheticSpec(StrictModel):
 
 
 class DataSpec(StrictModel):
-    """Where interactions come from and how sequences are cut."""
+    """Where interactions come from, how they are cleaned, split and cut into sequences."""
 
-    path: Path | None = Field(
-        None, description="Interaction file (RecBole `.inter` or CSV/TSV). When empty the built-in synthetic data is used."
+    name: str | None = Field(
+        None,
+        description="Named dataset of the `dataset` registry (e.g. beauty, toys, ml-1m), fetched into "
+        "RECDIFF_HOME on first use. Leave empty to read `path`.",
     )
-    format: Literal["auto", "inter", "csv", "tsv"] = Field(
+    path: Path | None = Field(
+        None,
+        description="Interaction file (RecBole `.inter`, CSV/TSV, Parquet, MovieLens `ratings.dat`, Amazon "
+        "ratings CSV). When both `name` and `path` are empty the built-in synthetic data is used.",
+    )
+    format: Literal["auto", "inter", "csv", "tsv", "parquet", "ml-ratings", "amazon-ratings"] = Field(
         "auto", description="File format; `auto` decides from the file extension."
     )
     user_field: str = Field("user_id", description="Column holding the user id.")
     item_field: str = Field("item_id", description="Column holding the item id.")
     time_field: str = Field("timestamp", description="Column used to order each user's interactions.")
+    rating_field: str | None = Field(None, description="Column holding ratings (needed by `min_rating`).")
+    min_rating: float | None = Field(None, description="Keep only interactions rated at least this (implicit feedback).")
+    min_user_inter: int = Field(5, ge=0, description="Iterative k-core: drop users with fewer interactions.")
+    min_item_inter: int = Field(5, ge=0, description="Iterative k-core: drop items with fewer interactions.")
+    duplicates: Literal["keep", "drop_consecutive"] = Field(
+        "keep", description="Keep repeated items, or drop an item repeated right after itself in a sequence."
+    )
+    split: Literal["leave_one_out", "temporal"] = Field(
+        "leave_one_out",
+        description="`leave_one_out` (the papers' protocol: last item test, second-to-last validation) or a "
+        "global `temporal` split at time quantiles.",
+    )
+    temporal_holdout: float = Field(
+        0.1, gt=0.0, lt=0.5, description="Temporal split: share of the latest interactions used for test (and again for validation)."
+    )
+    cache: bool = Field(True, description="Cache the preprocessed sequences in RECDIFF_HOME, keyed by the file's checksum and these settings.")
     max_len: int = Field(100, ge=1, description="Longest history fed to the model; older items are dropped.")
     synthetic: SyntheticSpec = Field(default_factory=SyntheticSpec, description="Settings of the synthetic data.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataSpec:
+        if self.name is not None and self.path is not None:
+            raise ValueError("give either `name` (a named dataset) or `path` (a file), not both")
+        if self.min_rating is not None and self.rating_field is None:
+            raise ValueError("`min_rating` needs `rating_field`, the column holding ratings")
+        return self
 
 
 class ModelSpec(StrictModel):

@@ -1,0 +1,44 @@
+"""What every `recdiff` command shares: consoles, friendly errors, metric tables."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from recdiff.errors import RecdiffError
+
+console = Console()
+error_console = Console(stderr=True)
+
+SetOption = typer.Option(None, "--set", help="Override one field, e.g. --set train.epochs=3 (repeatable).")
+
+
+def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Report RecdiffErrors as one red paragraph and exit code 1, never a traceback."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except RecdiffError as error:
+            error_console.print(f"[bold red]error:[/] {error}", highlight=False)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def metrics_table(title: str, rows: dict[str, dict[str, float]]) -> Table:
+    """A table with one row per model (or split) and one column per metric."""
+    table = Table(title=title)
+    columns = list(next(iter(rows.values())))
+    table.add_column("", no_wrap=True)
+    for column in columns:
+        table.add_column(column.upper(), justify="right", no_wrap=True)
+    for name, metrics in rows.items():
+        table.add_row(name, *(f"{metrics[c]:.4f}" for c in columns))
+    return table
