@@ -139,12 +139,21 @@ def test_registering_two_factories_under_one_name_names_both_origins() -> None:
         return "second"
 
     reg.register("thing", origin="package_one")(first)
-    reg.register("thing", origin="package_one")(first)  # the same factory again is fine
+    reg.register("thing", origin="package_one")(first)  # the same origin again is fine
+    assert reg.create("thing") == "first"
+    reg.register("thing", origin="package_two")(second)
     with pytest.raises(RecdiffError) as info:
-        reg.register("thing", origin="package_two")(second)
+        reg.create("thing")  # neither is picked silently
     message = str(info.value)
     assert "'thing'" in message and "package_one" in message and "package_two" in message
-    assert reg.create("thing") == "first"  # the first registration is kept
+    assert reg.conflicts() == {"thing": ["package_one", "package_two"]}
+
+
+def test_same_origin_registering_again_replaces_the_entry() -> None:
+    reg = Registry("widget", "`factory() -> Widget`")
+    reg.register("thing", origin="notebook")(lambda: "old")
+    reg.register("thing", origin="notebook")(lambda: "new")
+    assert reg.create("thing") == "new" and reg.conflicts() == {}
 
 
 def test_default_origin_is_the_module() -> None:
@@ -158,8 +167,9 @@ def test_default_origin_is_the_module() -> None:
         return 2
 
     b.__module__ = "some_plugin.module"
+    reg.register("a")(b)
     with pytest.raises(RecdiffError) as info:
-        reg.register("a")(b)
+        reg.get("a")
     assert __name__ in str(info.value) and "some_plugin.module" in str(info.value)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -16,6 +17,19 @@ console = Console()
 error_console = Console(stderr=True)
 
 SetOption = typer.Option(None, "--set", help="Override one field, e.g. --set train.epochs=3 (repeatable).")
+CodeOption = typer.Option(
+    None, "--code", help="Python file to import first, so components it registers can be used (repeatable)."
+)
+
+
+def import_code_files(paths: list[Path] | None) -> None:
+    """Import each `--code` file (after the built-ins and plugins, so its names can be checked against them)."""
+    from recdiff.registry import available
+    from recdiff.registry.plugins import import_code
+
+    available("schedule")  # load built-ins and plugins first: a clash with them is then reported
+    for path in paths or []:
+        import_code(path)
 
 
 def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:

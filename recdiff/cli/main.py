@@ -7,10 +7,12 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from recdiff.cli.common import SetOption, console, friendly_errors, metrics_table
+from recdiff.cli.common import CodeOption, SetOption, console, friendly_errors, import_code_files, metrics_table
 from recdiff.cli.data import data_app
+from recdiff.errors import RecdiffError
 from recdiff.registry import REGISTRIES, registry
 from recdiff.spec import RunSpec, dump_spec, load_spec
 
@@ -30,10 +32,12 @@ def train(
     spec_file: Path = typer.Argument(..., help="YAML spec, e.g. examples/quickstart.yaml."),
     overrides: Optional[list[str]] = SetOption,
     out: Optional[Path] = typer.Option(None, "--out", help="Run directory (default runs/<time>-<name>/)."),
+    code: Optional[list[Path]] = CodeOption,
 ) -> None:
     """Train the model a spec describes and report test metrics of its best checkpoint."""
     from recdiff.training.trainer import train as run_training
 
+    import_code_files(code)
     spec = load_spec(spec_file, overrides or [])
     result = run_training(spec, out, console)
     rows = {spec.name: result.test, "popularity": result.popularity["test"]}
@@ -48,11 +52,13 @@ def evaluate(
     split: str = typer.Option("test", "--split", help="`val` or `test`."),
     checkpoint: str = typer.Option("best", "--checkpoint", help="`best` or `last`."),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as one JSON object."),
+    code: Optional[list[Path]] = CodeOption,
 ) -> None:
     """Re-evaluate a saved run on the validation or test split."""
     from recdiff.errors import RunError
     from recdiff.training.restore import evaluate_run
 
+    import_code_files(code)
     if split not in ("val", "test") or checkpoint not in ("best", "last"):
         raise RunError(f"--split must be 'val' or 'test' and --checkpoint 'best' or 'last' (got {split!r}, {checkpoint!r}).")
     metrics = evaluate_run(run_dir, split, checkpoint)
@@ -64,30 +70,58 @@ def evaluate(
 
 @app.command()
 @friendly_errors
-def plugins(kind: Optional[str] = typer.Argument(None, help="Only this component kind.")) -> None:
-    """List registered components: name, kind, origin and a one-line description."""
+def plugins(
+    kind: Optional[str] = typer.Argument(None, help="Only this component kind."),
+    check: bool = typer.Option(False, "--check", help="Exit with code 1 if any plugin fails to load (for plugin CI)."),
+) -> None:
+    """List registered components (name, kind, origin, description) and installed plugins."""
+    from recdiff.registry import plugins as plugin_loader
+
     kinds = [registry(kind).kind] if kind else list(REGISTRIES)
     table = Table(title="recdiff components")
     for column in ("name", "kind", "origin", "description"):
         table.add_column(column)
     for k in kinds:
-        for entry in registry(k).entries():
-            table.add_row(entry.name, entry.kind, entry.origin, entry.summary)
+        reg = registry(k)
+        for entry in reg.entries():
+            table.add_row(entry.name, entry.kind, escape(entry.origin), escape(entry.summary))
+        for name, origins in reg.conflicts().items():
+            table.add_row(name, k, "[red]conflict[/]: " + escape(", ".join(origins)), "unusable until one is removed")
     console.print(table)
+    if plugin_loader.autoload_disabled():
+        console.print(f"plugin autoloading is off ({plugin_loader.DISABLE_ENV} is set)")
+    elif plugin_loader.STATUS:
+        found = Table(title="plugins (entry-point group recdiff.plugins)")
+        for column in ("distribution", "entry point", "status"):
+            found.add_column(column)
+        for status in plugin_loader.STATUS:
+            state = "[green]ok[/]" if status.ok else f"[red]broken[/]: {escape(status.error)}"
+            found.add_row(escape(status.plugin.origin), escape(f"{status.plugin.name} = {status.plugin.target}"), state)
+        console.print(found)
+    broken = [status for status in plugin_loader.STATUS if not status.ok]
+    if check and broken:
+        names = ", ".join(status.plugin.origin for status in broken)
+        raise RecdiffError(f"{len(broken)} plugin(s) failed to load: {names}. See the table above for each error.")
 
 
 @spec_app.command("validate")
 @friendly_errors
-def spec_validate(spec_file: Path, overrides: Optional[list[str]] = SetOption) -> None:
+def spec_validate(
+    spec_file: Path, overrides: Optional[list[str]] = SetOption, code: Optional[list[Path]] = CodeOption
+) -> None:
     """Check a spec (fields, types, component names and params) without running anything."""
+    import_code_files(code)
     load_spec(spec_file, overrides or [])
     console.print(f"[green]ok[/]: {spec_file} is a valid spec")
 
 
 @spec_app.command("show")
 @friendly_errors
-def spec_show(spec_file: Path, overrides: Optional[list[str]] = SetOption) -> None:
+def spec_show(
+    spec_file: Path, overrides: Optional[list[str]] = SetOption, code: Optional[list[Path]] = CodeOption
+) -> None:
     """Print the fully resolved spec: preset expanded, defaults filled in."""
+    import_code_files(code)
     console.print(dump_spec(load_spec(spec_file, overrides or [])), end="", highlight=False, markup=False)
 
 

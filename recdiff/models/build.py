@@ -8,6 +8,8 @@ from torch import nn
 from recdiff.diffusion.process import GaussianDiffusion
 from recdiff.errors import RecdiffError, SpecError
 from recdiff.models.diffusion import DiffusionRecommender
+from recdiff.nn.backbones import Backbone
+from recdiff.nn.conditioning import ConditioningBlock
 from recdiff.registry import create
 from recdiff.spec.models import ComponentSpec, ModelSpec, RunSpec
 
@@ -25,7 +27,11 @@ def _create(kind: str, slot: ComponentSpec, **context: object) -> object:
 
 
 def initialise(module: nn.Module, spec: ModelSpec) -> None:
-    """Xavier-normal (or N(0, init_std)) linear and embedding weights, zero biases, zero padding row."""
+    """Xavier-normal (or N(0, init_std)) linear and embedding weights, zero biases, zero padding row.
+
+    Conditioning blocks and backbones then get their `init_parameters()` call, so a component
+    that needs its own initialisation keeps it.
+    """
     for sub in module.modules():
         if isinstance(sub, (nn.Linear, nn.Embedding)):
             if spec.init == "xavier":
@@ -37,6 +43,9 @@ def initialise(module: nn.Module, spec: ModelSpec) -> None:
         if isinstance(sub, nn.Embedding) and sub.padding_idx is not None:
             with torch.no_grad():
                 sub.weight[sub.padding_idx].zero_()
+    for sub in module.modules():
+        if isinstance(sub, (ConditioningBlock, Backbone)):
+            sub.init_parameters()
 
 
 def build_model(spec: RunSpec | ModelSpec, num_items: int, max_len: int | None = None) -> DiffusionRecommender:

@@ -21,6 +21,9 @@ class Backbone(nn.Module, ABC):
 
     num_blocks: int
 
+    def init_parameters(self) -> None:
+        """Called after the model's global initialisation; override to initialise differently."""
+
     @abstractmethod
     def forward(self, h: torch.Tensor, mask: torch.Tensor, condition: Condition) -> torch.Tensor:
         """h [B, L, H] left-padded, mask [B, L] True on real items -> [B, L, H]."""

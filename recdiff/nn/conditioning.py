@@ -17,6 +17,9 @@ class ConditioningBlock(nn.Module):
     (applied before every backbone block), or both.
     """
 
+    def init_parameters(self) -> None:
+        """Called after the model's global initialisation; override to initialise differently."""
+
     def forward(self, history: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """history [B, L, H], target `x + d` [B, H], mask [B, L] (True on real items) -> [B, L, H]."""
         return history

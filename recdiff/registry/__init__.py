@@ -20,11 +20,15 @@ _loaded = False
 
 
 def _load_components() -> None:
-    """Import the built-in components (once), before the first look-up of any registry."""
+    """Import the built-in components, then the plugins (once), before the first look-up of any registry."""
     global _loaded
     if not _loaded:
         _loaded = True
         importlib.import_module("recdiff.builtins")
+        from recdiff.registry import plugins
+
+        if not plugins.autoload_disabled():
+            plugins.load_plugins()
 
 
 def _registry(kind: str, contract: str, context: tuple[str, ...] = ()) -> Registry:
@@ -74,8 +78,15 @@ scorers = _registry(
     "`factory(**params) -> Scorer`; `scorer(x0 [B, H], items [N, H]) -> scores [B, N]` (higher ranks first).",
 )
 
+datasets = _registry(
+    "dataset",
+    "`factory() -> DatasetRecipe` (recdiff.data.datasets): a named dataset's download address, expected "
+    "size and sha256, and `convert(download, inter)` writing a RecBole `.inter` file; a spec uses it as "
+    "`data: {name: NAME}` and `recdiff data fetch NAME` downloads it.",
+)
+
 REGISTRIES: dict[str, Registry] = {
-    r.kind: r for r in (schedules, noises, timesteps, conditionings, backbones, samplers, scorers)
+    r.kind: r for r in (schedules, noises, timesteps, conditionings, backbones, samplers, scorers, datasets)
 }
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from recdiff.errors import RegistryError
+from recdiff.registry.origins import broken_plugins_note, current_origin
 
 
 class Params(BaseModel):
@@ -57,6 +58,12 @@ def _params_model(factory: Callable[..., Any], params: type[BaseModel] | None) -
     return model
 
 
+def _module_origin(factory: Callable[..., Any]) -> str:
+    """`recdiff` for built-ins, else the module that defined the factory."""
+    module = getattr(factory, "__module__", None) or "?"
+    return "recdiff" if module.split(".")[0] == "recdiff" else module
+
+
 def format_validation_error(error: ValidationError, prefix: str = "") -> list[str]:
     """Turn a pydantic error into lines of `field.path: message`."""
     lines = []
@@ -89,6 +96,7 @@ class Registry:
         self.__doc__ = f"Registry of `{kind}` components. Contract: {contract}"
         self.context = context
         self._entries: dict[str, Entry] = {}
+        self._conflicts: dict[str, list[str]] = {}
         self._loader = loader
 
     def _ensure_loaded(self) -> None:
@@ -99,21 +107,30 @@ class Registry:
     def register(
         self, name: str, *, params: type[BaseModel] | None = None, origin: str | None = None
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        """Decorator adding a factory under `name`; its parameter model is `params` or `factory.Params`."""
+        """Decorator adding a factory under `name`; its parameter model is `params` or `factory.Params`.
+
+        Registering again from the same origin replaces the entry (a re-run script or cell).
+        Two origins claiming one name make the name unusable until one is removed: looking it
+        up fails with a message naming both, rather than silently picking one.
+        """
 
         def decorate(factory: Callable[..., Any]) -> Callable[..., Any]:
-            where = origin or getattr(factory, "__module__", "?")
+            where = origin or current_origin() or _module_origin(factory)
             existing = self._entries.get(name)
-            if existing is not None and existing.factory is not factory:
-                raise RegistryError(
-                    f"Two {self.kind} components are registered as '{name}': one from {existing.origin} and one "
-                    f"from {where}. Rename one of them (a registered name must keep its meaning), or uninstall "
-                    f"the plugin you do not want."
-                )
+            if existing is not None and existing.origin != where:
+                self._conflicts.setdefault(name, [existing.origin])
+                if where not in self._conflicts[name]:
+                    self._conflicts[name].append(where)
+                return factory
             self._entries[name] = Entry(self.kind, name, factory, _params_model(factory, params), where)
             return factory
 
         return decorate
+
+    def conflicts(self) -> dict[str, list[str]]:
+        """Names claimed by more than one origin, with every origin that claims them."""
+        self._ensure_loaded()
+        return {name: list(origins) for name, origins in self._conflicts.items()}
 
     def names(self) -> list[str]:
         """Sorted names of every registered entry."""
@@ -127,6 +144,12 @@ class Registry:
     def get(self, name: str) -> Entry:
         """The entry called `name`, or a helpful error listing the alternatives."""
         self._ensure_loaded()
+        if name in self._conflicts:
+            raise RegistryError(
+                f"Two or more {self.kind} components are registered as '{name}': from "
+                f"{' and from '.join(self._conflicts[name])}. A name must mean one thing: uninstall the plugin "
+                f"you do not want, or ask its author to rename its component."
+            )
         try:
             return self._entries[name]
         except KeyError:
@@ -136,6 +159,7 @@ class Registry:
             raise RegistryError(
                 f"Unknown {self.kind} component '{name}'.{hint} Available: {', '.join(available) or '(none)'}. "
                 f"If it comes from a plugin, check that the plugin is installed (`recdiff plugins {self.kind}`)."
+                f"{broken_plugins_note()}"
             ) from None
 
     def validate(self, name: str, params: Mapping[str, Any] | None = None, prefix: str = "") -> BaseModel:
