@@ -15,14 +15,6 @@ from recdiff.errors import RecdiffError
 BETAS = [0.1, 0.3, 0.5]  # a short chain whose fixed_large and fixed_small variances differ a lot
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():  # type: ignore[no-untyped-def]
-    """Tiny tensors gain nothing from threads, and a busy machine makes them much slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def abar_of(betas: np.ndarray) -> np.ndarray:
     out, prod = [], 1.0

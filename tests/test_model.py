@@ -15,14 +15,6 @@ NUM_ITEMS = 30
 HIDDEN = 16
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():  # type: ignore[no-untyped-def]
-    """Tiny tensors gain nothing from threads, and a busy machine makes them much slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 BACKBONES = {
     "transformer": {"name": "transformer", "params": {"blocks": 2, "heads": 2}},
     "gru": {"name": "gru", "params": {"layers": 2}},

@@ -20,17 +20,8 @@ BUILTINS = {
     "backbone": ["transformer", "gru"],
     "sampler": ["ddpm"],
     "scorer": ["dot", "neg_l2", "cosine"],
+    "dataset": ["beauty", "toys", "ml-1m"],
 }
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():  # type: ignore[no-untyped-def]
-    """Tiny tensors gain nothing from threads, and a busy machine makes them much slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def test_every_kind_is_known() -> None:
     assert set(REGISTRIES) == set(BUILTINS)
