@@ -15,7 +15,17 @@ import pandas as pd
 from recdiff.errors import DataError
 from recdiff.spec.models import DataSpec
 
-FORMAT_BY_SUFFIX = {".inter": "inter", ".tsv": "tsv", ".tab": "tsv", ".csv": "csv"}
+FORMAT_BY_SUFFIX = {
+    ".inter": "inter",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+FORMAT_BY_NAME = {"ratings.dat": "ml-ratings"}
+"""File names that say more than their extension: MovieLens ships ``ratings.dat``, Amazon ``ratings_<Category>.csv``."""
+AMAZON_RATINGS_PREFIX = "ratings_"
 SEPARATOR = {"inter": "\t", "tsv": "\t", "csv": ","}
 FIELDS = (
     ("user_field", "the column holding user ids"),
@@ -26,7 +36,7 @@ FIELDS = (
 
 
 def read_interactions(spec: DataSpec) -> pd.DataFrame:
-    """Read ``spec.path`` (RecBole ``.inter``, CSV or TSV) into a normalised frame.
+    """Read ``spec.path`` (RecBole ``.inter``, CSV, TSV, Parquet or a raw ratings file) into a normalised frame.
 
     Args:
         spec: The data spec; its ``path``, ``format`` and ``*_field`` settings are used.
@@ -45,6 +55,10 @@ def read_interactions(spec: DataSpec) -> pd.DataFrame:
     path = Path(spec.path)
     _check_exists(path)
     file_format = _resolve_format(path, spec.format)
+    if file_format not in SEPARATOR:
+        from recdiff.data.importers import IMPORTERS  # it builds on this module's column helpers
+
+        return IMPORTERS[file_format](path, spec)
     separator = SEPARATOR[file_format]
     header = _read_header(path, separator)
     lookup = _field_lookup(header, typed=file_format == "inter")
@@ -78,12 +92,18 @@ def _check_exists(path: Path) -> None:
 def _resolve_format(path: Path, requested: str) -> str:
     if requested != "auto":
         return requested
+    name = path.name.lower()
+    if name in FORMAT_BY_NAME:
+        return FORMAT_BY_NAME[name]
+    if name.startswith(AMAZON_RATINGS_PREFIX) and name.endswith(".csv"):
+        return "amazon-ratings"
     found = FORMAT_BY_SUFFIX.get(path.suffix.lower())
     if found is None:
         raise DataError(
             f"Cannot tell the format of '{path}' from its extension '{path.suffix}'. recdiff reads "
-            f"RecBole atomic files (.inter), CSV (.csv) and TSV (.tsv, .tab). Rename the file, or set "
-            f"data.format to 'inter', 'csv' or 'tsv'."
+            f"RecBole atomic files (.inter), CSV (.csv), TSV (.tsv, .tab), Parquet (.parquet, .pq), "
+            f"MovieLens 'ratings.dat' and Amazon 'ratings_<Category>.csv' files. Rename the file, or set "
+            f"data.format to 'inter', 'csv', 'tsv', 'parquet', 'ml-ratings' or 'amazon-ratings'."
         )
     return found
 
