@@ -1,4 +1,5 @@
 """Imports every module that registers built-in components, in one place (spaCy's registrations.py)."""
 
+from recdiff.data import datasets  # noqa: F401
 from recdiff.diffusion import noise, samplers, schedules, timesteps  # noqa: F401
 from recdiff.nn import backbones, conditioning, scorers  # noqa: F401

@@ -116,7 +116,8 @@ def _with_default_names(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def _component_errors(spec: RunSpec) -> list[str]:
-    """Validate every component slot's params against its registered entry; fill in defaults."""
+    """Validate every component slot's params against its registered entry (filling in defaults),
+    and a named dataset's name against the `dataset` registry, so a typo fails before any download."""
     errors = []
     for path, kind in COMPONENT_SLOTS.items():
         section, field = path.split(".")
@@ -133,6 +134,11 @@ def _component_errors(spec: RunSpec) -> list[str]:
             errors.extend(format_validation_error(error, f"{path}.params"))
             continue
         slot.params = params.model_dump(mode="json")
+    if spec.data.name is not None:
+        try:
+            registry("dataset").get(spec.data.name)
+        except RecdiffError as error:
+            errors.append(f"data.name: {error}")
     return errors
 
 
