@@ -1,11 +1,11 @@
-"""Interaction data: reading, synthetic generation, sequences, leave-one-out splits and batches."""
+"""Interaction data: reading, synthetic generation, sequences, splits and batches."""
 
 from __future__ import annotations
 
 from recdiff.data.batching import Batch, batch_indices, make_batch
 from recdiff.data.readers import read_interactions
 from recdiff.data.sequences import SequenceData
-from recdiff.data.splits import Split, Splits, leave_one_out
+from recdiff.data.splits import Split, Splits, leave_one_out, make_splits, temporal
 from recdiff.data.synthetic import generate_synthetic
 from recdiff.spec.models import DataSpec
 
@@ -19,7 +19,9 @@ __all__ = [
     "leave_one_out",
     "load_sequences",
     "make_batch",
+    "make_splits",
     "read_interactions",
+    "temporal",
 ]
 
 

@@ -24,6 +24,9 @@ class SequenceData:
         num_items: Number of distinct items.
         item_ids: Original token of dense item id ``i + 1`` at index ``i`` (object array of str).
         user_ids: Original token of user index ``u`` (object array of str).
+        times: float64 [num_interactions], the time of each entry of ``items``, or None when
+            unknown. Only the temporal split needs it; the fingerprint ignores it, because
+            the model sees only the order.
     """
 
     items: np.ndarray
@@ -31,6 +34,7 @@ class SequenceData:
     num_items: int
     item_ids: np.ndarray
     user_ids: np.ndarray
+    times: np.ndarray | None = None
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame) -> SequenceData:
@@ -72,6 +76,7 @@ class SequenceData:
             num_items=len(item_ids),
             item_ids=item_ids,
             user_ids=user_ids,
+            times=time[order],
         )
 
     @property

@@ -1,4 +1,4 @@
-"""Leave-one-out splits, the protocol of the published sequential-recommendation numbers.
+"""Train/validation/test splits: leave-one-out (the papers' protocol) and a global temporal split.
 
 Examples are pairs of indices into :attr:`SequenceData.items` rather than copied histories,
 so a split of 1M interactions costs a few arrays and a batch is one vectorised gather.
@@ -12,6 +12,7 @@ import numpy as np
 
 from recdiff.data.sequences import SequenceData
 from recdiff.errors import DataError
+from recdiff.spec.models import DataSpec
 
 MIN_LENGTH = 3
 """Shortest sequence that yields a validation and a test example (each needs a history)."""
@@ -39,7 +40,7 @@ class Split:
 
 @dataclass(frozen=True, eq=False)
 class Splits:
-    """The three leave-one-out splits of one :class:`SequenceData`."""
+    """The training, validation and test splits of one :class:`SequenceData`."""
 
     train: Split
     val: Split
@@ -97,3 +98,58 @@ def leave_one_out(data: SequenceData, max_len: int) -> Splits:
 
 def _truncated(first: np.ndarray, end: np.ndarray, max_len: int) -> Split:
     return Split(start=np.maximum(first, end - max_len).astype(np.int64), end=end.astype(np.int64))
+
+
+def make_splits(data: SequenceData, spec: DataSpec) -> Splits:
+    """The splits ``spec.split`` names, with histories cut to ``spec.max_len``."""
+    if spec.split == "temporal":
+        return temporal(data, spec.temporal_holdout, spec.max_len)
+    return leave_one_out(data, spec.max_len)
+
+
+def temporal(data: SequenceData, holdout: float, max_len: int) -> Splits:
+    """Split all interactions at two global time cut-offs, so no example is scored with its future.
+
+    With ``h = holdout``, the test cut-off is the ``1 - h`` quantile of all interaction
+    times and the validation cut-off the ``1 - 2h`` quantile. Every interaction at or after
+    the test cut-off is a test target, every one at or after the validation cut-off (and
+    before the test cut-off) a validation target, and every earlier one a training target;
+    the history of each is all of its user's earlier items (cut to ``max_len``). A user's
+    first interaction has no history and is never a target. A user may thus have several
+    examples in a split, or none.
+
+    Args:
+        data: The sequences, with ``times``.
+        holdout: Share of the latest interactions used for test, and again for validation.
+        max_len: Longest history kept; older items are dropped.
+
+    Raises:
+        DataError: ``data`` has no times, or one of the splits is empty.
+    """
+    if data.times is None:
+        raise DataError(
+            "The temporal split needs interaction times, but these sequences were built without them. "
+            "Build them with SequenceData.from_frame, or use data.split: leave_one_out."
+        )
+    if max_len < 1:
+        raise DataError(f"data.max_len is {max_len}. Set data.max_len to at least 1.")
+    val_cut, test_cut = np.quantile(data.times, [1.0 - 2.0 * holdout, 1.0 - holdout])
+    first = np.repeat(data.offsets[:-1], data.lengths())
+    end = np.arange(len(data.items), dtype=np.int64)
+    has_history = end > first
+    test = has_history & (data.times >= test_cut)
+    val = has_history & (data.times >= val_cut) & ~test
+    train = has_history & ~val & ~test
+    for name, chosen in (("training", train), ("validation", val), ("test", test)):
+        if not chosen.any():
+            raise DataError(
+                f"The temporal split (data.temporal_holdout {holdout}: validation from time {val_cut:g}, test "
+                f"from {test_cut:g}) has no {name} example. Interaction times are too concentrated to cut "
+                f"there: check that data.time_field holds real times, change data.temporal_holdout, or use "
+                f"data.split: leave_one_out."
+            )
+    return Splits(
+        train=_truncated(first[train], end[train], max_len),
+        val=_truncated(first[val], end[val], max_len),
+        test=_truncated(first[test], end[test], max_len),
+    )

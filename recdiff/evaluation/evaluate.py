@@ -1,4 +1,4 @@
-"""Evaluate a recommender (or the popularity baseline) on a leave-one-out split, ranking all items."""
+"""Evaluate a recommender (or the popularity baseline) on a split, ranking all items."""
 
 from __future__ import annotations
 
@@ -65,10 +65,18 @@ def evaluate_model(model: torch.nn.Module, data: SequenceData, split: Split, ks:
 
 
 def popularity_scores(data: SequenceData, split: Split) -> torch.Tensor:
-    """Item counts [N] over every interaction before each example's target (its user's whole past)."""
+    """Item counts [N] over the past of the users in ``split``, never counting one of its targets.
+
+    A user's past is every interaction before that user's first target in the split (not
+    cut to ``max_len``). With leave-one-out that is the whole history of each user's one
+    example; with the temporal split, where a user may have several examples, it is what
+    the user did before the split's period began. Users without an example add nothing.
+    """
     users = np.searchsorted(data.offsets, split.end, side="right") - 1
     cutoff = np.full(data.num_users, -1, dtype=np.int64)
-    cutoff[users] = split.end
+    first = np.full(data.num_users, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first, users, split.end)
+    cutoff[users] = first[users]
     owner = np.repeat(np.arange(data.num_users), data.lengths())
     seen = np.arange(len(data.items)) < cutoff[owner]
     counts = np.bincount(data.items[seen], minlength=data.num_items + 1)[1:]

@@ -14,7 +14,7 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from recdiff.data import SequenceData, Splits, batch_indices, leave_one_out, load_sequences, make_batch
+from recdiff.data import SequenceData, Splits, batch_indices, load_sequences, make_batch, make_splits
 from recdiff.errors import RunError
 from recdiff.evaluation.evaluate import evaluate_model, evaluate_popularity
 from recdiff.models.build import build_model
@@ -59,7 +59,7 @@ def prepare(spec: RunSpec) -> Prepared:
     device = resolve_device(spec.train.device)
     seed_everything(spec.seed)
     data = load_sequences(spec.data, spec.seed)
-    splits = leave_one_out(data, spec.data.max_len)
+    splits = make_splits(data, spec.data)
     if len(splits.train) == 0 or len(splits.val) == 0:
         raise RunError(
             "The data gives no training or validation examples: leave-one-out needs users with at least "
