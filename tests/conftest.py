@@ -71,6 +71,17 @@ def read_results(run_dir: Path) -> dict:
 
 
 @pytest.fixture(autouse=True, scope="session")
+def _recdiff_home(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """Point RECDIFF_HOME (downloads, caches) at a temporary folder, so no test writes to the real one.
+
+    Tests that need an empty home of their own set it again with `monkeypatch.setenv`.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RECDIFF_HOME", str(tmp_path_factory.mktemp("recdiff-home")))
+        yield
+
+
+@pytest.fixture(autouse=True, scope="session")
 def _one_torch_thread():  # type: ignore[no-untyped-def]
     """Run the whole suite on one intra-op thread.
 

@@ -139,6 +139,26 @@ def test_unparsable_files_are_data_errors(tmp_path: Path) -> None:
         read_interactions(DataSpec(path=binary))
 
 
+def test_reads_ratings_when_rating_field_is_set(tmp_path: Path) -> None:
+    path = write(tmp_path, "toy.inter", "user_id:token\titem_id:token\trating:float\ttimestamp:float\n1\t2\t4.5\t0\n")
+    assert "rating" not in read_interactions(DataSpec(path=path)).columns
+    assert read_interactions(DataSpec(path=path, rating_field="rating"))["rating"].tolist() == [4.5]
+    bad = write(tmp_path, "bad.csv", "user_id,item_id,stars,timestamp\n1,2,5,0\n1,3,great,1\n")
+    with pytest.raises(DataError, match=r"bad.csv': column 'stars' holds ratings, but line 3 holds 'great'"):
+        read_interactions(DataSpec(path=bad, rating_field="stars"))
+    with pytest.raises(DataError, match="no column 'stars'.*data.rating_field"):
+        read_interactions(DataSpec(path=path, rating_field="stars"))
+
+
+def test_unknown_recbole_type_names_the_column_and_the_known_types(tmp_path: Path) -> None:
+    path = write(tmp_path, "toy.inter", "user_id:token\titem_id:tokn\ttimestamp:float\n1\t2\t0\n")
+    with pytest.raises(DataError) as error:
+        read_interactions(DataSpec(path=path))
+    message = str(error.value)
+    assert "toy.inter', line 1, column 2: header field 'item_id:tokn' has the type 'tokn'" in message
+    assert "token, token_seq, float, float_seq" in message
+
+
 # Sequences
 
 
@@ -322,9 +342,11 @@ def test_synthetic_settings_that_cannot_work_are_data_errors() -> None:
 
 
 def test_load_sequences_uses_the_file_or_synthetic_data(tmp_path: Path) -> None:
-    path = write(tmp_path, "toy.inter", "user_id:token\titem_id:token\ttimestamp:float\n1\t5\t1\n1\t6\t0\n")
-    assert load_sequences(DataSpec(path=path), seed=0).items.tolist() == [2, 1]
-    spec = DataSpec(synthetic=SyntheticSpec(users=20))
+    rows = "1\t5\t1\n1\t6\t0\n1\t5\t2\n"
+    path = write(tmp_path, "toy.inter", "user_id:token\titem_id:token\ttimestamp:float\n" + rows)
+    no_core = DataSpec(path=path, min_user_inter=0, min_item_inter=0)
+    assert load_sequences(no_core, seed=0).items.tolist() == [2, 1, 1]
+    spec = DataSpec(synthetic=SyntheticSpec(users=20), min_user_inter=0, min_item_inter=0)
     synthetic = load_sequences(spec, seed=0)
     assert synthetic.num_users == 20
     assert synthetic.fingerprint() == load_sequences(spec, seed=0).fingerprint()

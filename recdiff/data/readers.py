@@ -33,6 +33,9 @@ FIELDS = (
     ("time_field", "the column that orders each user's interactions (e.g. a timestamp)"),
 )
 """The spec settings naming the user, item and time columns, with what each column must hold."""
+RATING_FIELD = ("rating_field", "the column holding ratings, or leave it empty")
+RECBOLE_TYPES = ("token", "token_seq", "float", "float_seq")
+"""The field types a RecBole atomic file's header may declare (``name:type``)."""
 
 
 def read_interactions(spec: DataSpec) -> pd.DataFrame:
@@ -42,8 +45,9 @@ def read_interactions(spec: DataSpec) -> pd.DataFrame:
         spec: The data spec; its ``path``, ``format`` and ``*_field`` settings are used.
 
     Returns:
-        A frame with exactly the columns ``user`` and ``item`` (strings) and ``time``
-        (float64), one row per interaction, in file order.
+        A frame with the columns ``user`` and ``item`` (strings) and ``time`` (float64), one
+        row per interaction, in file order; with ``spec.rating_field`` set, a float64
+        ``rating`` column too.
 
     Raises:
         DataError: The file is missing, empty, unparsable, of an unknown format, lacks one
@@ -61,9 +65,12 @@ def read_interactions(spec: DataSpec) -> pd.DataFrame:
         return IMPORTERS[file_format](path, spec)
     separator = SEPARATOR[file_format]
     header = _read_header(path, separator)
+    if file_format == "inter":
+        _check_recbole_types(path, header)
     lookup = _field_lookup(header, typed=file_format == "inter")
+    fields = [*FIELDS, RATING_FIELD] if spec.rating_field is not None else list(FIELDS)
     raw = [
-        _find_column(path, header, lookup, getattr(spec, setting), setting, role) for setting, role in FIELDS
+        _find_column(path, header, lookup, getattr(spec, setting), setting, role) for setting, role in fields
     ]
     table = _read_rows(path, separator, raw)
     frame = pd.DataFrame(
@@ -75,6 +82,8 @@ def read_interactions(spec: DataSpec) -> pd.DataFrame:
     )
     for column, name in zip(("user", "item"), raw[:2]):
         _check_complete(path, frame[column], name)
+    if spec.rating_field is not None:
+        frame["rating"] = _parse_rating(path, table[raw[3]], raw[3])
     return frame
 
 
@@ -119,6 +128,18 @@ def _read_header(path: Path, separator: str) -> list[str]:
     except (pd.errors.ParserError, UnicodeDecodeError) as error:
         raise _unreadable(path, error) from None
     return [str(column) for column in header.columns]
+
+
+def _check_recbole_types(path: Path, header: list[str]) -> None:
+    """Reject a typed header field whose type RecBole does not define (a typo such as ``tokn``)."""
+    for column, raw in enumerate(header, start=1):
+        name, colon, kind = raw.partition(":")
+        if colon and kind not in RECBOLE_TYPES:
+            raise DataError(
+                f"Interaction file '{path}', line 1, column {column}: header field '{raw}' has the type "
+                f"'{kind}', which RecBole atomic files do not have. Write it as '{name}:TYPE' with TYPE one "
+                f"of {', '.join(RECBOLE_TYPES)} (ids are token, times and ratings float)."
+            )
 
 
 def _field_lookup(header: list[str], typed: bool) -> dict[str, str]:
@@ -190,6 +211,21 @@ def _parse_time(path: Path, column: pd.Series, name: str) -> np.ndarray:
         f"'{column.iloc[row]}'). It must hold numbers or dates such as 2014-01-31 12:00:00 on every "
         f"line. Fix those lines, or set data.time_field to a column that does."
     )
+
+
+def _parse_rating(path: Path, column: pd.Series, name: str) -> np.ndarray:
+    """Ratings as float64; a value that is not a number is an error naming its line."""
+    _check_complete(path, column, name)
+    numbers = pd.to_numeric(column, errors="coerce")
+    bad = numbers.isna().to_numpy()
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"Interaction file '{path}': column '{name}' holds ratings, but line {row + 2} holds "
+            f"'{column.iloc[row]}', which is not a number. Fix those lines, or set data.rating_field "
+            f"to the column holding numeric ratings."
+        )
+    return numbers.to_numpy(dtype=np.float64)
 
 
 def _check_complete(path: Path, column: pd.Series, name: str) -> None:

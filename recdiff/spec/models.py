@@ -71,10 +71,23 @@ class DataSpec(StrictModel):
     time_field: str = Field("timestamp", description="Column used to order each user's interactions.")
     rating_field: str | None = Field(None, description="Column holding ratings (needed by `min_rating`).")
     min_rating: float | None = Field(None, description="Keep only interactions rated at least this (implicit feedback).")
-    min_user_inter: int = Field(5, ge=0, description="Iterative k-core: drop users with fewer interactions.")
-    min_item_inter: int = Field(5, ge=0, description="Iterative k-core: drop items with fewer interactions.")
+    min_user_inter: int | None = Field(
+        None,
+        ge=0,
+        description="Iterative k-core: drop users with fewer interactions, repeating with items until "
+        "nothing changes. Empty means 5 (the papers' setting), except for a named dataset released "
+        "already filtered (beauty, toys, ml-1m), which is used as released; set a number to filter it anyway.",
+    )
+    min_item_inter: int | None = Field(
+        None,
+        ge=0,
+        description="Iterative k-core: drop items with fewer interactions. Empty means 5, or as released "
+        "for an already filtered named dataset (see `min_user_inter`).",
+    )
     duplicates: Literal["keep", "drop_consecutive"] = Field(
-        "keep", description="Keep repeated items, or drop an item repeated right after itself in a sequence."
+        "keep",
+        description="Keep repeated items, or drop an item repeated right after itself in a user's "
+        "chronological sequence (applied after `min_rating`, before the k-core).",
     )
     split: Literal["leave_one_out", "temporal"] = Field(
         "leave_one_out",

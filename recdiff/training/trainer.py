@@ -14,7 +14,7 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from recdiff.data import SequenceData, Splits, batch_indices, load_sequences, make_batch, make_splits
+from recdiff.data import PreprocessReport, SequenceData, Splits, batch_indices, load_data, make_batch, make_splits
 from recdiff.errors import RunError
 from recdiff.evaluation.evaluate import evaluate_model, evaluate_popularity
 from recdiff.models.build import build_model
@@ -50,6 +50,7 @@ class Prepared:
     splits: Splits
     model: DiffusionRecommender
     device: torch.device
+    report: PreprocessReport | None = None
 
 
 def prepare(spec: RunSpec) -> Prepared:
@@ -58,7 +59,8 @@ def prepare(spec: RunSpec) -> Prepared:
         torch.set_num_threads(spec.train.threads)
     device = resolve_device(spec.train.device)
     seed_everything(spec.seed)
-    data = load_sequences(spec.data, spec.seed)
+    loaded = load_data(spec.data, spec.seed)
+    data = loaded.data
     splits = make_splits(data, spec.data)
     if len(splits.train) == 0 or len(splits.val) == 0:
         raise RunError(
@@ -66,7 +68,7 @@ def prepare(spec: RunSpec) -> Prepared:
             "4 interactions. Check data.path and the user/item/time fields."
         )
     model = build_model(spec, data.num_items).to(device)
-    return Prepared(spec, data, splits, model, device)
+    return Prepared(spec, data, splits, model, device, loaded.report)
 
 
 @dataclass
@@ -176,6 +178,8 @@ class Trainer:
             f"{len(p.splits.train):,} training examples, {sum(x.numel() for x in self.model.parameters()):,} "
             f"parameters, device {p.device} → {run.path}"
         )
+        if p.report is not None:
+            self.console.print(f"data: {p.report.summary()}", highlight=False)
         popularity = {
             split: evaluate_popularity(p.data, getattr(p.splits, split), spec.eval.ks,
                                        spec.eval.batch_size, spec.eval.max_users)
