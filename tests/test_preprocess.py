@@ -169,11 +169,16 @@ def test_result_is_grouped_by_user_and_ordered_by_time_with_ties_in_input_order(
     assert result.index.tolist() == list(range(6))
 
 
+def test_report_summary_names_unequal_thresholds() -> None:
+    _, report = preprocess(hand_frame(), DataSpec(min_user_inter=2, min_item_inter=3))
+    assert "; k-core (users >= 2, items >= 3) removed " in report.summary()
+
+
 def test_report_summary_and_dict() -> None:
     _, report = preprocess(hand_frame(), DataSpec(min_user_inter=3, min_item_inter=3))
     line = report.summary()
     assert "\n" not in line
-    assert line.startswith("16 interactions; k-core (users >= 3, items >= 3) removed 7 (2 users, 3 items; 2 rounds)")
+    assert line.startswith("16 interactions; 3-core removed 7 (2 users, 3 items) →")
     assert line.endswith("→ 3 users, 3 items, 9 interactions")
     assert PreprocessReport(**report.to_dict()) == report
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.table import Table
 
-from recdiff.cli.common import console, friendly_errors
+from recdiff.cli.common import SetOption, console, friendly_errors
 
 if TYPE_CHECKING:
     from recdiff.data.datasets import DatasetRecipe
@@ -59,3 +60,109 @@ def _datasets_table(recipes: list[DatasetRecipe]) -> Table:
             recipe.description,
         )
     return table
+
+
+@data_app.command("stats")
+@friendly_errors
+def stats(
+    source: str = typer.Argument(..., help="Interaction file (any format `data.path` reads) or a named dataset."),
+    file_format: str = typer.Option("auto", "--format", help="File format, as data.format (auto: by extension)."),
+    user_field: str = typer.Option("user_id", "--user-field", help="Column holding user ids."),
+    item_field: str = typer.Option("item_id", "--item-field", help="Column holding item ids."),
+    time_field: str = typer.Option("timestamp", "--time-field", help="Column holding times."),
+    as_json: bool = typer.Option(False, "--json", help="Print the statistics as one JSON object."),
+) -> None:
+    """Describe the RAW interactions of a file or named dataset (before k-core or any other preprocessing).
+
+    Users, items, interactions, sequence-length percentiles, density and item-popularity skew
+    (Gini coefficient; share of interactions on the top 20% of items).
+    """
+    import json
+
+    from recdiff.data import read_interactions
+    from recdiff.data.stats import describe
+    from recdiff.spec.models import DataSpec
+
+    path = _stats_source(source)
+    spec = DataSpec.model_validate(
+        {"path": path, "format": file_format, "user_field": user_field, "item_field": item_field,
+         "time_field": time_field}
+    )
+    summary = describe(read_interactions(spec))
+    if as_json:
+        console.print_json(json.dumps({"source": str(path), **summary.to_dict()}))
+        return
+    table = Table(title=str(path), caption="raw: before k-core or other preprocessing")
+    table.add_column("statistic")
+    table.add_column("value", justify="right")
+    for name, value in (("users", summary.users), ("items", summary.items), ("interactions", summary.interactions)):
+        table.add_row(name, f"{value:,}")
+    for name, value in summary.lengths.items():
+        table.add_row(f"sequence length {name}", f"{value:,.2f}" if name == "mean" else f"{value:,.0f}")
+    table.add_row("density", f"{summary.density:.6f}")
+    table.add_row("item popularity Gini", f"{summary.gini:.3f}")
+    table.add_row("interactions on top 20% items", f"{summary.top_share:.1%}")
+    console.print(table)
+
+
+def _stats_source(source: str) -> Path:
+    """An existing file as it is; else the `.inter` file of a named dataset (fetched when missing)."""
+    from recdiff.data.fetch import dataset_file
+    from recdiff.errors import DataError
+    from recdiff.registry import available
+
+    path = Path(source)
+    if path.exists():
+        return path
+    names = available("dataset")
+    if source in names:
+        return dataset_file(source, console=console)
+    raise DataError(
+        f"'{source}' is neither an existing file (resolved to '{path.absolute()}') nor a named dataset "
+        f"({', '.join(names)}). Give the path of an interaction file, or one of those names."
+    )
+
+
+@data_app.command("prepare")
+@friendly_errors
+def prepare(
+    spec_file: Path = typer.Argument(..., help="YAML spec whose data section is prepared."),
+    overrides: Optional[list[str]] = SetOption,
+    as_json: bool = typer.Option(False, "--json", help="Print the report as one JSON object."),
+) -> None:
+    """Run only the data part of a spec (read, preprocess, cache, split) and report what it did."""
+    import json
+    import time
+
+    import numpy as np
+
+    from recdiff.data import load_data, make_splits
+    from recdiff.spec import load_spec
+
+    spec = load_spec(spec_file, overrides or [])
+    started = time.perf_counter()
+    loaded = load_data(spec.data, spec.seed)
+    splits = make_splits(loaded.data, spec.data)
+    seconds = time.perf_counter() - started
+    sizes = {name: len(getattr(splits, name)) for name in ("train", "val", "test")}
+    cache = "off" if loaded.cache_file is None else ("read" if loaded.from_cache else "written")
+    if as_json:
+        console.print_json(json.dumps({
+            "source": loaded.source.label, "cache": cache,
+            "cache_file": None if loaded.cache_file is None else str(loaded.cache_file),
+            "preprocessing": loaded.report.to_dict(), "split": spec.data.split, "examples": sizes,
+            "seconds": seconds,
+        }))
+        return
+    console.print(f"source: {loaded.source.label}", highlight=False)
+    console.print(f"preprocessing: {loaded.report.summary()}", highlight=False)
+    location = "" if loaded.cache_file is None else f" ({loaded.cache_file})"
+    console.print(f"cache: {cache}{location}", highlight=False)
+    table = Table(title=f"{spec.data.split} (max_len {spec.data.max_len})")
+    for column in ("split", "examples", "users"):
+        table.add_column(column, justify="right" if column != "split" else "left")
+    for name, split in (("train", splits.train), ("val", splits.val), ("test", splits.test)):
+        users = np.unique(np.searchsorted(loaded.data.offsets, split.end, side="right")).size
+        table.add_row(name, f"{len(split):,}", f"{users:,}")
+    console.print(table)
+    console.print(f"prepared in {seconds:.2f} s", highlight=False)

@@ -66,26 +66,28 @@ class PreprocessReport:
     interactions: int
 
     def summary(self) -> str:
-        """One line for a log: what came in, what each step removed, what is left."""
+        """One line for a log: what came in, what each step removed, what is left (rounds: see the fields)."""
         steps = [f"{self.interactions_in:,} interactions"]
         if self.rating_removed:
             steps.append(f"{self.rating_removed:,} rated below min_rating")
         if self.duplicates_removed:
             steps.append(f"{self.duplicates_removed:,} consecutive repeats dropped")
-        core = f"k-core (users >= {self.min_user_inter}, items >= {self.min_item_inter})"
+        if self.min_user_inter == self.min_item_inter:
+            core = f"{self.min_user_inter}-core"
+        else:
+            core = f"k-core (users >= {self.min_user_inter}, items >= {self.min_item_inter})"
         if self.min_user_inter <= 1 and self.min_item_inter <= 1:
             steps.append("no k-core")
         elif self.kcore_removed == 0:
             steps.append(f"{core} removed nothing")
         else:
-            rounds = "round" if self.kcore_rounds == 1 else "rounds"
-            steps.append(
-                f"{core} removed {self.kcore_removed:,} ({self.kcore_users_removed:,} users, "
-                f"{self.kcore_items_removed:,} items; {self.kcore_rounds} {rounds})"
-            )
+            parts = [(self.kcore_users_removed, "user"), (self.kcore_items_removed, "item")]
+            what = ", ".join(f"{n:,} {word}{'' if n == 1 else 's'}" for n, word in parts if n)
+            steps.append(f"{core} removed {self.kcore_removed:,} ({what})")
         if self.short_users_removed:
+            users = "user" if self.short_users_removed == 1 else "users"
             steps.append(
-                f"{self.short_users_removed:,} users with fewer than {MIN_LENGTH} interactions dropped "
+                f"{self.short_users_removed:,} {users} with fewer than {MIN_LENGTH} interactions dropped "
                 f"({self.short_removed:,} interactions)"
             )
         return (
