@@ -166,7 +166,7 @@ class EvalSpec(StrictModel):
     ks: list[int] = Field(default_factory=lambda: [5, 10, 20], min_length=1, description="Cut-offs K of HR@K and NDCG@K.")
     metric: str = Field("ndcg@10", description="Validation metric for early stopping and the best checkpoint.")
     batch_size: int = Field(1024, ge=1, description="Users scored at once (bounds the users x items score matrix).")
-    max_users: int | None = Field(None, ge=1, description="Evaluate only the first N users (a budget for smoke tests).")
+    max_users: int | None = Field(None, ge=1, description="Evaluate only the first N examples, one per user with leave-one-out (a budget for smoke tests).")
 
     @field_validator("ks")
     @classmethod
