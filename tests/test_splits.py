@@ -90,5 +90,6 @@ def test_training_with_the_temporal_split(tmp_path: Path) -> None:
     spec.write_text("name: tiny\nseed: 7\n")
     result = invoke("train", spec, "--out", run_dir, *set_args(TINY), "--set", "data.split=temporal")
     assert result.exit_code == 0, result.output
+    assert "data: 3,573 interactions; 5-core removed nothing → 200 users, 60 items" in result.output
     results = read_results(run_dir)
     assert 0 < results["test"]["hr@10"] <= 1 and 0 <= results["popularity"]["test"]["hr@10"] <= 1
