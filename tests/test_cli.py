@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import torch
 import yaml
 from conftest import TINY, assert_clean_failure, flat, invoke, read_results, set_args, write_spec
