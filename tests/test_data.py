@@ -16,7 +16,7 @@ from recdiff.data import (
     batch_indices,
     generate_synthetic,
     leave_one_out,
-    load_sequences,
+    load_data,
     make_batch,
     read_interactions,
 )
@@ -341,16 +341,16 @@ def test_synthetic_settings_that_cannot_work_are_data_errors() -> None:
         generate_synthetic(SyntheticSpec(min_len=9, max_len=5), seed=0)
 
 
-def test_load_sequences_uses_the_file_or_synthetic_data(tmp_path: Path) -> None:
+def test_load_data_uses_the_file_or_synthetic_data(tmp_path: Path) -> None:
     rows = "1\t5\t1\n1\t6\t0\n1\t5\t2\n"
     path = write(tmp_path, "toy.inter", "user_id:token\titem_id:token\ttimestamp:float\n" + rows)
     no_core = DataSpec(path=path, min_user_inter=0, min_item_inter=0)
-    assert load_sequences(no_core, seed=0).items.tolist() == [2, 1, 1]
+    assert load_data(no_core, seed=0).data.items.tolist() == [2, 1, 1]
     spec = DataSpec(synthetic=SyntheticSpec(users=20), min_user_inter=0, min_item_inter=0)
-    synthetic = load_sequences(spec, seed=0)
+    synthetic = load_data(spec, seed=0).data
     assert synthetic.num_users == 20
-    assert synthetic.fingerprint() == load_sequences(spec, seed=0).fingerprint()
-    assert synthetic.fingerprint() != load_sequences(spec, seed=1).fingerprint()
+    assert synthetic.fingerprint() == load_data(spec, seed=0).data.fingerprint()
+    assert synthetic.fingerprint() != load_data(spec, seed=1).data.fingerprint()
 
 
 # Real data
@@ -359,7 +359,7 @@ def test_load_sequences_uses_the_file_or_synthetic_data(tmp_path: Path) -> None:
 def test_beauty_matches_the_published_counts() -> None:
     if not BEAUTY.is_file():
         pytest.skip(f"{BEAUTY} is not present")
-    data = load_sequences(DataSpec(path=BEAUTY), seed=0)
+    data = load_data(DataSpec(path=BEAUTY), seed=0).data
     assert (data.num_users, data.num_items, len(data.items)) == (22_363, 12_101, 198_502)
     assert np.array_equal(data.item_ids.astype(np.int64), np.arange(1, 12_102))
     splits = leave_one_out(data, max_len=50)

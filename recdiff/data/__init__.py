@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from recdiff.data.batching import Batch, batch_indices, make_batch
-from recdiff.data.loading import LoadedData, load_data, load_sequences
+from recdiff.data.loading import LoadedData, load_data
 from recdiff.data.preprocess import PreprocessReport, preprocess
 from recdiff.data.readers import read_interactions
 from recdiff.data.sequences import SequenceData
@@ -21,7 +21,6 @@ __all__ = [
     "generate_synthetic",
     "leave_one_out",
     "load_data",
-    "load_sequences",
     "make_batch",
     "make_splits",
     "preprocess",

@@ -97,8 +97,3 @@ def load_data(spec: DataSpec, seed: int) -> LoadedData:
     data = SequenceData.from_frame(frame)
     stored = cache.store_entry(key, data, report) if key is not None else None
     return LoadedData(data, report, source, stored, False)
-
-
-def load_sequences(spec: DataSpec, seed: int) -> SequenceData:
-    """The preprocessed sequences of ``spec`` (see :func:`load_data`)."""
-    return load_data(spec, seed).data
