@@ -17,6 +17,7 @@ from torch import nn
 
 import recdiff
 from recdiff.nn.conditioning import ConditioningBlock
+from recdiff.nn.randomness import NoiseStream
 from recdiff.registry import Params
 from recdiff.spec import ComponentSpec
 
@@ -35,7 +36,9 @@ class ScaledAdditive(ConditioningBlock):
         super().__init__()
         self.scale = nn.Parameter(torch.full((hidden,), scale))
 
-    def forward(self, history: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, history: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, noise: NoiseStream
+    ) -> torch.Tensor:
         return history + self.scale * target.unsqueeze(1)
 
 

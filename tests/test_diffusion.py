@@ -10,7 +10,9 @@ import torch
 
 import recdiff
 from recdiff.diffusion.process import GaussianDiffusion
+from recdiff.diffusion.samplers import respaced
 from recdiff.errors import RecdiffError
+from recdiff.nn.randomness import NoiseStream
 
 BETAS = [0.1, 0.3, 0.5]  # a short chain whose fixed_large and fixed_small variances differ a lot
 
@@ -146,7 +148,7 @@ def test_ddpm_returns_a_fixed_prediction_exactly() -> None:
         seen.append(int(t[0]))
         return x0
 
-    out = sampler(denoise, x_T)
+    out = sampler(denoise, x_T, NoiseStream(torch.arange(5)))
     assert seen == list(range(31, -1, -1))
     assert torch.equal(out, x0)
 
@@ -179,7 +181,7 @@ def test_ddpm_step_noise_variance(variance: str) -> None:
         return x0
 
     torch.manual_seed(5)
-    out = sampler(denoise, torch.zeros(n, 1))
+    out = sampler(denoise, torch.zeros(n, 1), NoiseStream(torch.arange(n)))
     assert torch.equal(out, x0)
     x1 = visited[1].double().numpy()
     x0_prime = visited[0].double().numpy()
@@ -207,6 +209,99 @@ def test_ddpm_params_validated() -> None:
         recdiff.create("sampler", "ddpm", process=process, variance="learned")
     with pytest.raises(RecdiffError, match="eta"):
         recdiff.create("sampler", "ddpm", process=process, eta=0.0)
+
+
+# DDIM and x0 samplers
+
+
+def one_step_moments(sampler_name: str, params: dict, t: int, x0: float, xt: float, n: int = 200_000):
+    """Mean and variance of the state after one reverse step from x_t at step t, with a fixed x0_hat."""
+    process = GaussianDiffusion(torch.tensor(BETAS, dtype=torch.float64))
+    sampler = recdiff.create("sampler", sampler_name, process=process, **params)
+    visited: list[torch.Tensor] = []
+
+    def denoise(x_t: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
+        visited.append(x_t.clone())
+        return torch.full_like(x_t, x0)
+
+    x_T = torch.full((n, 1), xt)
+    # Start the chain at step t by running it over a process cut to t + 1 steps.
+    sampler.process = GaussianDiffusion(torch.tensor(BETAS[: t + 1], dtype=torch.float64))
+    if hasattr(sampler, "schedule"):
+        sampler.schedule = respaced(t + 1, t + 1)
+    sampler(denoise, x_T, NoiseStream(torch.arange(n)))
+    after = visited[1].double()
+    return after.mean().item(), after.var().item()
+
+
+@pytest.mark.parametrize("t", [1, 2])
+def test_ddim_with_all_steps_and_eta_1_is_ddpm_fixed_small(t: int) -> None:
+    """One step of DDIM (eta = 1, all T steps) has DDPM's posterior mean and fixed_small variance."""
+    betas = np.array(BETAS)
+    abar = abar_of(betas)
+    prev = np.concatenate([[1.0], abar[:-1]])
+    x0, xt = 0.7, -0.4
+    mean = np.sqrt(prev[t]) * betas[t] / (1 - abar[t]) * x0 + np.sqrt(1 - betas[t]) * (1 - prev[t]) / (1 - abar[t]) * xt
+    var = (1 - prev[t]) / (1 - abar[t]) * betas[t]
+    for name, params in (("ddim", {"steps": t + 1, "eta": 1.0}), ("ddpm", {"variance": "fixed_small"})):
+        got_mean, got_var = one_step_moments(name, params, t, x0, xt)
+        assert got_mean == pytest.approx(mean, abs=5 * math.sqrt(var / 200_000)), name
+        assert got_var == pytest.approx(var, rel=0.02), name
+
+
+def test_ddim_eta_0_is_deterministic_and_follows_the_closed_form() -> None:
+    """eta = 0: x_s = sqrt(abar_s) x0 + sqrt(1 - abar_s) eps_hat, eps_hat = (x_t - sqrt(abar_t) x0) / sqrt(1 - abar_t)."""
+    betas = np.array(BETAS)
+    abar = abar_of(betas)
+    x0, xt, t = 0.7, -0.4, 2
+    eps = (xt - np.sqrt(abar[t]) * x0) / np.sqrt(1 - abar[t])
+    expected = np.sqrt(abar[t - 1]) * x0 + np.sqrt(1 - abar[t - 1]) * eps
+    mean, var = one_step_moments("ddim", {"steps": t + 1, "eta": 0.0}, t, x0, xt, n=10)
+    assert mean == pytest.approx(expected, abs=1e-6)
+    assert var == pytest.approx(0.0, abs=1e-12)
+
+
+def test_ddim_visits_a_respaced_subset_and_returns_the_last_prediction() -> None:
+    process, _ = process_of("trunc_lin", 32)
+    assert respaced(32, 4) == [31, 21, 10, 0]
+    assert respaced(32, 1) == [31]
+    assert respaced(4, 10) == [3, 2, 1, 0]
+    sampler = recdiff.create("sampler", "ddim", process=process, steps=4)
+    assert sampler.evaluations == 4
+    seen: list[int] = []
+    final = torch.randn(3, 8)
+
+    def denoise(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        seen.append(int(t[0]))
+        return final if int(t[0]) == 0 else torch.zeros_like(x_t)
+
+    out = sampler(denoise, torch.randn(3, 8), NoiseStream(torch.arange(3)))
+    assert seen == [31, 21, 10, 0]
+    assert torch.equal(out, final)
+
+
+def test_x0_sampler_makes_one_call_at_the_last_step() -> None:
+    process, _ = process_of("trunc_lin", 32)
+    sampler = recdiff.create("sampler", "x0", process=process)
+    x_T = torch.randn(3, 8)
+    calls: list[tuple[torch.Tensor, int]] = []
+
+    def denoise(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        calls.append((x_t, int(t[0])))
+        return 2 * x_t
+
+    out = sampler(denoise, x_T, NoiseStream(torch.arange(3)))
+    assert len(calls) == 1 and calls[0][0] is x_T and calls[0][1] == 31
+    assert torch.equal(out, 2 * x_T)
+    assert sampler.evaluations == 1
+
+
+def test_ddim_params_validated() -> None:
+    process, _ = process_of("trunc_lin", 32)
+    with pytest.raises(RecdiffError, match="eta"):
+        recdiff.create("sampler", "ddim", process=process, eta=1.5)
+    with pytest.raises(RecdiffError, match="steps"):
+        recdiff.create("sampler", "ddim", process=process, steps=0)
 
 
 # Training noise

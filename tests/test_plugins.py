@@ -36,7 +36,7 @@ class Block(ConditioningBlock):
     '''A test block that adds the target to every position.'''
     def __init__(self, hidden, num_blocks, dropout):
         super().__init__()
-    def forward(self, history, target, mask):
+    def forward(self, history, target, mask, noise):
         return history + target[:, None, :]
 """
 

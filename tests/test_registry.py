@@ -259,7 +259,7 @@ class Gated(ConditioningBlock):
         self.gates = torch.nn.ModuleList(torch.nn.Linear(hidden, hidden) for _ in range(num_blocks))
         self.calls = 0
 
-    def before_block(self, index, hidden, target, mask):  # type: ignore[no-untyped-def]
+    def before_block(self, index, hidden, target, mask, noise):  # type: ignore[no-untyped-def]
         self.calls += 1
         return hidden + self.scale * self.gates[index](target).unsqueeze(1)
 

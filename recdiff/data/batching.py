@@ -22,10 +22,13 @@ class Batch:
         history: int64 [B, L], item ids LEFT-padded with 0, so the newest item is always at
             ``L - 1``; ``L`` is the longest history in this batch, not ``max_len``.
         target: int64 [B], the item to predict.
+        example: int64 [B], the position of each target in ``SequenceData.items``: a name
+            for the example that does not depend on batching (evaluation keys its noise on it).
     """
 
     history: torch.Tensor
     target: torch.Tensor
+    example: torch.Tensor
 
     def __len__(self) -> int:
         return len(self.target)
@@ -35,6 +38,7 @@ class Batch:
         return Batch(
             history=self.history.to(device, non_blocking=non_blocking),
             target=self.target.to(device, non_blocking=non_blocking),
+            example=self.example.to(device, non_blocking=non_blocking),
         )
 
 
@@ -55,7 +59,9 @@ def make_batch(data: SequenceData, split: Split, index: np.ndarray) -> Batch:
     positions = end[:, None] - width + np.arange(width)
     history = data.items[np.maximum(positions, start[:, None])]
     history[positions < start[:, None]] = 0
-    return Batch(history=torch.from_numpy(history), target=torch.from_numpy(data.items[end]))
+    return Batch(
+        history=torch.from_numpy(history), target=torch.from_numpy(data.items[end]), example=torch.from_numpy(end)
+    )
 
 
 def batch_indices(

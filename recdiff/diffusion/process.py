@@ -62,5 +62,9 @@ class GaussianDiffusion(nn.Module):
         mean = _gather(self.posterior_mean_coef1, t) * x0 + _gather(self.posterior_mean_coef2, t) * xt
         return mean, _gather(self.posterior_variance, t)
 
+    def predict_noise(self, x0: torch.Tensor, xt: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The noise that takes x_0 to x_t: (x_t - sqrt(abar_t) x_0) / sqrt(1 - abar_t), the inverse of `q_sample`."""
+        return (xt - _gather(self.sqrt_alphas_cumprod, t) * x0) / _gather(self.sqrt_one_minus_alphas_cumprod, t)
+
     def extra_repr(self) -> str:
         return f"steps={self.num_steps}"

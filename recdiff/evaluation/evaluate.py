@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
 
-from recdiff.data import SequenceData, Split, make_batch
+from recdiff.data import Batch, SequenceData, Split, make_batch
 from recdiff.evaluation.metrics import RankingMetrics, target_ranks
+from recdiff.evaluation.ranking import DEFAULT_CHUNK, chunked_target_ranks
+from recdiff.nn.randomness import NoiseStream
+from recdiff.training.precision import autocast
 
-ScoreFn = Callable[[torch.Tensor], torch.Tensor]
+RankFn = Callable[[Batch, NoiseStream], torch.Tensor]
+"""Maps a batch on the device and its keyed noise to the rank [B] of each target (1 = best)."""
 
 
 def _limit(split: Split, max_users: int | None) -> Split:
@@ -26,8 +31,8 @@ def evaluation_batches(split: Split, batch_size: int) -> list[np.ndarray]:
 
 
 @torch.inference_mode()
-def evaluate_scores(
-    score: ScoreFn,
+def evaluate_ranks(
+    rank: RankFn,
     data: SequenceData,
     split: Split,
     ks: list[int],
@@ -38,28 +43,50 @@ def evaluate_scores(
 ) -> dict[str, float]:
     """Rank every real item for each example of `split` and return HR@K, NDCG@K and MRR.
 
-    Args:
-        score: Maps left-padded histories [B, L] to scores [B, N] (column i = item id i + 1).
-        seed: Seeds the sampler's noise, without disturbing the caller's random state.
+    Each example's noise is keyed by (seed, example), so its rank does not depend on the batch
+    size, the batch order, the other examples in its batch or the padding; the caller's random
+    state is left alone.
     """
     split = _limit(split, max_users)
     device = torch.device(device)
     metrics = RankingMetrics(ks)
-    devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        for index in evaluation_batches(split, batch_size):
-            batch = make_batch(data, split, index).to(device, non_blocking=True)
-            metrics.add(target_ranks(score(batch.history), batch.target - 1))
+    for index in evaluation_batches(split, batch_size):
+        batch = make_batch(data, split, index).to(device, non_blocking=True)
+        metrics.add(rank(batch, NoiseStream.keyed(seed, batch.example)))
     return metrics.compute()
 
 
-def evaluate_model(model: torch.nn.Module, data: SequenceData, split: Split, ks: list[int], **kwargs: object) -> dict[str, float]:
-    """Evaluate a model in eval mode (restoring its previous mode afterwards)."""
+def evaluate_model(
+    model: torch.nn.Module,
+    data: SequenceData,
+    split: Split,
+    ks: list[int],
+    *,
+    precision: str = "fp32",
+    ensemble: int = 1,
+    chunk: int = DEFAULT_CHUNK,
+    **kwargs: Any,
+) -> dict[str, float]:
+    """Evaluate a model in eval mode (restoring its previous mode afterwards).
+
+    Args:
+        model: Has ``represent(history, noise, ensemble) -> [S, B, H]``, ``scorer`` and ``item_table``.
+        precision: ``fp32``, or ``bf16`` to run the model under bfloat16 autocast (scores stay fp32).
+        ensemble: Independent reverse runs per example, their score distributions averaged.
+        chunk: Items scored at once.
+        kwargs: Passed to :func:`evaluate_ranks` (batch_size, device, seed, max_users).
+    """
+    device = torch.device(kwargs.get("device", "cpu"))
+
+    def rank(batch: Batch, noise: NoiseStream) -> torch.Tensor:
+        with autocast(device, precision):
+            reps = model.represent(batch.history, noise, ensemble)
+        return chunked_target_ranks(model.scorer, reps, model.item_table, batch.target - 1, chunk)
+
     was_training = model.training
     model.eval()
     try:
-        return evaluate_scores(model, data, split, ks, **kwargs)  # type: ignore[arg-type]
+        return evaluate_ranks(rank, data, split, ks, **kwargs)
     finally:
         model.train(was_training)
 
@@ -88,6 +115,7 @@ def evaluate_popularity(
 ) -> dict[str, float]:
     """The most-popular-items baseline: every user gets the same ranking by interaction count."""
     counts = popularity_scores(data, split)
-    return evaluate_scores(
-        lambda history: counts.expand(history.shape[0], -1), data, split, ks, batch_size, max_users=max_users
+    return evaluate_ranks(
+        lambda batch, noise: target_ranks(counts.expand(len(batch), -1), batch.target - 1),
+        data, split, ks, batch_size, max_users=max_users,
     )

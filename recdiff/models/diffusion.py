@@ -13,6 +13,7 @@ from recdiff.diffusion.timesteps import TimestepSampler
 from recdiff.nn.backbones import Backbone
 from recdiff.nn.conditioning import ConditioningBlock
 from recdiff.nn.layers import StepEmbedding
+from recdiff.nn.randomness import NoiseStream
 from recdiff.nn.scorers import Scorer
 
 
@@ -85,30 +86,43 @@ class DiffusionRecommender(nn.Module):
         return self.emb_norm(self.emb_dropout(h)), mask
 
     def approximate(
-        self, h: torch.Tensor, mask: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor
+        self, h: torch.Tensor, mask: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, noise: NoiseStream
     ) -> torch.Tensor:
         """Reconstruct x0_hat [B, H] from encoded history h [B, L, H], mask, x_t [B, H] and steps t [B]."""
         target = x_t + self.step_embedding(t)
-        z = self.conditioning(h, target, mask)
-        out = self.backbone(z, mask, lambda index, hidden: self.conditioning.before_block(index, hidden, target, mask))
-        return self.out_norm(self.out_dropout(out[:, -1]))
+        z = self.conditioning(h, target, mask, noise)
+        out = self.backbone.last(
+            z, mask, lambda index, hidden: self.conditioning.before_block(index, hidden, target, mask, noise)
+        )
+        return self.out_norm(self.out_dropout(out))
 
     def loss(self, history: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy of softmax(x0_hat . E^T) over all real items; history [B, L], target [B]."""
+        """Cross-entropy of softmax(x0_hat . E^T) over all real items; history [B, L], target [B].
+
+        Computed in fp32 whatever the autocast precision of the approximator.
+        """
         h, mask = self.encode_history(history)
         x0 = self.item_embedding(target)
         t = self.timesteps(x0.shape[0], x0.device)
         x_t = self.process.q_sample(x0, t, self.noise(x0))
-        x0_hat = self.approximate(h, mask, x_t, t)
+        x0_hat = self.approximate(h, mask, x_t, t, NoiseStream.fresh(len(target), history.device))
         logits = x0_hat @ self.item_table.T
         return F.cross_entropy(logits.float(), target - 1)
 
-    def generate(self, history: torch.Tensor) -> torch.Tensor:
-        """Run the reverse sampler from x_T ~ N(0, I); returns x_0 [B, H]."""
+    def generate(self, history: torch.Tensor, noise: NoiseStream | None = None) -> torch.Tensor:
+        """Run the reverse sampler from x_T ~ N(0, I) drawn from `noise` (fresh when None); returns x_0 [B, H]."""
+        noise = NoiseStream.fresh(len(history), history.device) if noise is None else noise
         h, mask = self.encode_history(history)
-        x_T = torch.randn(h.shape[0], h.shape[2], device=h.device, dtype=h.dtype)
-        return self.sampler(lambda x_t, t: self.approximate(h, mask, x_t, t), x_T)
+        x_T = noise.normal(h.shape[2], h.dtype)
+        return self.sampler(lambda x_t, t: self.approximate(h, mask, x_t, t, noise), x_T, noise)
 
-    def forward(self, history: torch.Tensor) -> torch.Tensor:
-        """Scores [B, N] of every real item (column i is item id i + 1) for histories [B, L]."""
-        return self.scorer(self.generate(history), self.item_table).float()
+    def represent(self, history: torch.Tensor, noise: NoiseStream | None = None, ensemble: int = 1) -> torch.Tensor:
+        """x_0 of `ensemble` independent reverse runs per history, computed as one batch: [ensemble, B, H]."""
+        noise = NoiseStream.fresh(len(history), history.device) if noise is None else noise
+        if ensemble > 1:
+            history, noise = history.repeat(ensemble, 1), noise.repeat(ensemble)
+        return self.generate(history, noise).float().unflatten(0, (ensemble, -1))
+
+    def forward(self, history: torch.Tensor, noise: NoiseStream | None = None) -> torch.Tensor:
+        """Scores [B, N] of every real item (column i is item id i + 1) for histories [B, L], in fp32."""
+        return self.scorer(self.generate(history, noise).float(), self.item_table.float())

@@ -28,6 +28,14 @@ class Backbone(nn.Module, ABC):
     def forward(self, h: torch.Tensor, mask: torch.Tensor, condition: Condition) -> torch.Tensor:
         """h [B, L, H] left-padded, mask [B, L] True on real items -> [B, L, H]."""
 
+    def last(self, h: torch.Tensor, mask: torch.Tensor, condition: Condition) -> torch.Tensor:
+        """The newest position's output [B, H], all the diffusion model reads.
+
+        Override when that is cheaper than the whole output (the Transformer's last block
+        then needs one query per sequence, not L).
+        """
+        return self.forward(h, mask, condition)[:, -1]
+
 
 class TransformerBlock(nn.Module):
     """Pre-LayerNorm block: self-attention then a 4x GELU feed-forward, each with dropout and a residual."""
@@ -42,9 +50,13 @@ class TransformerBlock(nn.Module):
         )
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, h: torch.Tensor, attn_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, attn_mask: torch.Tensor, queries: int | None = None) -> torch.Tensor:
+        """h [B, L, H] -> [B, L, H], or only the last ``queries`` positions [B, queries, H]."""
         x = self.attention_norm(h)
-        h = h + self.dropout(self.attention(x, x, attn_mask))
+        query = x
+        if queries is not None:
+            h, query, attn_mask = h[:, -queries:], x[:, -queries:], attn_mask[:, :, -queries:]
+        h = h + self.dropout(self.attention(query, x, attn_mask))
         return h + self.dropout(self.ff(self.ff_norm(h)))
 
 
@@ -87,6 +99,13 @@ class Transformer(Backbone):
         for index, block in enumerate(self.blocks):
             h = block(condition(index, h), attn_mask)
         return h
+
+    def last(self, h: torch.Tensor, mask: torch.Tensor, condition: Condition) -> torch.Tensor:
+        attn_mask = self.attention_mask(mask)
+        *early, final = self.blocks
+        for index, block in enumerate(early):
+            h = block(condition(index, h), attn_mask)
+        return final(condition(len(early), h), attn_mask, queries=1)[:, 0]
 
 
 class GRUParams(Params):

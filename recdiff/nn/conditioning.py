@@ -6,7 +6,8 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from recdiff.nn.layers import MultiHeadAttention, right_aligned_randn
+from recdiff.nn.layers import MultiHeadAttention
+from recdiff.nn.randomness import NoiseStream
 from recdiff.registry import Params, register
 
 
@@ -14,18 +15,22 @@ class ConditioningBlock(nn.Module):
     """Base class: by default it leaves the history unchanged both before and inside the backbone.
 
     Subclasses override `forward` (applied once, before the backbone), `before_block`
-    (applied before every backbone block), or both.
+    (applied before every backbone block), or both. A block that needs randomness draws it
+    from `noise`, never from the global generator, so that a user's scores do not depend on
+    the batch they are evaluated in (see :mod:`recdiff.nn.randomness`).
     """
 
     def init_parameters(self) -> None:
         """Called after the model's global initialisation; override to initialise differently."""
 
-    def forward(self, history: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, history: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, noise: NoiseStream
+    ) -> torch.Tensor:
         """history [B, L, H], target `x + d` [B, H], mask [B, L] (True on real items) -> [B, L, H]."""
         return history
 
     def before_block(
-        self, index: int, hidden: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
+        self, index: int, hidden: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, noise: NoiseStream
     ) -> torch.Tensor:
         """Called before backbone block `index` with its input hidden [B, L, H]; returns [B, L, H]."""
         return hidden
@@ -35,13 +40,13 @@ class _Uncertainty(Params):
     delta: float = Field(0.001, ge=0.0, description="Mean and standard deviation of the uncertainty scale lambda.")
 
 
-def _lambda(shape: tuple[int, ...], delta: float, like: torch.Tensor) -> torch.Tensor:
-    """lambda ~ N(delta, delta) elementwise; 3-D shapes are drawn right-aligned (padding-independent)."""
-    if len(shape) == 3:
-        noise = right_aligned_randn(shape, like.device, like.dtype)  # type: ignore[arg-type]
+def _lambda(noise: NoiseStream, like: torch.Tensor, delta: float) -> torch.Tensor:
+    """lambda ~ N(delta, delta) elementwise, shaped like `like` ([B, H] or [B, L, H]), in one draw for the batch."""
+    if like.dim() == 3:
+        draw = noise.normal_sequence(like.shape[1], like.shape[2], like.dtype)
     else:
-        noise = torch.randn(shape, device=like.device, dtype=like.dtype)
-    return delta + delta * noise
+        draw = noise.normal(like.shape[1], like.dtype)
+    return delta + delta * draw
 
 
 @register("conditioning", "additive")
@@ -54,9 +59,10 @@ class Additive(ConditioningBlock):
         super().__init__()
         self.delta = delta
 
-    def forward(self, history: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        lam = _lambda(tuple(history.shape), self.delta, history)
-        return history + lam * target.unsqueeze(1)
+    def forward(
+        self, history: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, noise: NoiseStream
+    ) -> torch.Tensor:
+        return history + _lambda(noise, history, self.delta) * target.unsqueeze(1)
 
 
 class CrossAttentionParams(_Uncertainty):
@@ -77,9 +83,9 @@ class CrossAttention(ConditioningBlock):
         self.dropout = nn.Dropout(dropout)
 
     def before_block(
-        self, index: int, hidden: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
+        self, index: int, hidden: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, noise: NoiseStream
     ) -> torch.Tensor:
-        query = (_lambda(tuple(target.shape), self.delta, target) * target).unsqueeze(1)
+        query = (_lambda(noise, target, self.delta) * target).unsqueeze(1)
         keys = self.norms[index](hidden)
         attended = self.attention[index](query, keys, mask[:, None, None, :])
         return hidden + self.dropout(attended)

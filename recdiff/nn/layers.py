@@ -29,26 +29,14 @@ class StepEmbedding(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(hidden, 4 * hidden), nn.SiLU(), nn.Linear(4 * hidden, hidden))
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
-        """t [B] int64 -> [B, H]."""
+        """t [B] int64 -> [B, H].
+
+        A reverse sampler passes one step for the whole batch as an expanded tensor (stride 0);
+        the embedding is then computed once and expanded, not B times.
+        """
+        if t.dim() == 1 and len(t) > 1 and t.stride(0) == 0:
+            return self.mlp(sinusoidal_embedding(t[:1] * self.scale, self.hidden)).expand(len(t), -1)
         return self.mlp(sinusoidal_embedding(t * self.scale, self.hidden))
-
-
-def right_aligned_randn(shape: tuple[int, int, int], device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """Standard normal [B, L, H] whose values at the last positions do not depend on L.
-
-    Drawn one position at a time from the most recent position backwards, so adding left
-    padding (a larger L) leaves the noise on real positions unchanged under the same seed (one
-    draw per position: a single [L, B, H] draw is not prefix-stable, since CPU and CUDA normal
-    kernels map values to elements depending on the total size). The draws use a private
-    generator seeded from one value of the global CPU generator, so the global stream advances
-    by the same amount whatever L is, and later draws (the sampler's noise) do not depend on the
-    padding either.
-    """
-    batch, length, hidden = shape
-    seed = int(torch.randint(0, 2**62, (1,)).item())
-    generator = torch.Generator(device=device).manual_seed(seed)
-    noise = [torch.randn(batch, hidden, generator=generator, device=device, dtype=dtype) for _ in range(length)]
-    return torch.stack(noise[::-1], dim=1) if noise else torch.empty(batch, 0, hidden, device=device, dtype=dtype)
 
 
 class MultiHeadAttention(nn.Module):

@@ -15,7 +15,15 @@ class Scorer(ABC):
 
     @abstractmethod
     def __call__(self, x0: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """x0 [B, H], items [N, H] -> scores [B, N]."""
+        """x0 [B, H], items [N, H] -> scores [B, N]. Columns must not depend on each other, so that
+        scoring a slice of the items gives the same columns as scoring all of them."""
+
+    def paired(self, x0: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Row-wise scores [B] of x0[b] against items[b] (both [B, H]): the diagonal of `self(x0, items)`.
+
+        The default maps `__call__` over rows; override it with the closed form.
+        """
+        return torch.vmap(lambda x, e: self(x[None], e[None])[0, 0])(x0, items)
 
 
 @register("scorer", "dot")
@@ -25,6 +33,9 @@ class DotScorer(Scorer):
     def __call__(self, x0: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         return x0 @ items.T
 
+    def paired(self, x0: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        return (x0 * items).sum(-1)
+
 
 @register("scorer", "neg_l2")
 class NegL2Scorer(Scorer):
@@ -33,6 +44,9 @@ class NegL2Scorer(Scorer):
     def __call__(self, x0: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         return 2 * x0 @ items.T - x0.pow(2).sum(-1, keepdim=True) - items.pow(2).sum(-1)[None, :]
 
+    def paired(self, x0: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        return 2 * (x0 * items).sum(-1) - x0.pow(2).sum(-1) - items.pow(2).sum(-1)
+
 
 @register("scorer", "cosine")
 class CosineScorer(Scorer):
@@ -40,3 +54,6 @@ class CosineScorer(Scorer):
 
     def __call__(self, x0: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         return F.normalize(x0, dim=-1) @ F.normalize(items, dim=-1).T
+
+    def paired(self, x0: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        return (F.normalize(x0, dim=-1) * F.normalize(items, dim=-1)).sum(-1)

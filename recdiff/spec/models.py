@@ -6,10 +6,9 @@ description here and nowhere else.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
-
-import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -146,6 +145,12 @@ class TrainSpec(StrictModel):
     )
     bucket: bool = Field(True, description="Group examples of similar length into batches, so less padding is computed.")
     device: str = Field("auto", description="`auto` (CUDA when present, else CPU), `cpu`, `cuda` or `cuda:N`.")
+    precision: Literal["fp32", "bf16"] = Field(
+        "fp32",
+        description="`bf16` runs training and evaluation under bfloat16 autocast (on CUDA and on CPUs with "
+        "AMX or AVX-512 BF16); losses and scores stay in fp32.",
+    )
+    compile: bool = Field(False, description="`torch.compile` the approximator (slow first batches, faster after).")
     threads: int | None = Field(None, ge=1, description="CPU threads for PyTorch (default: PyTorch's choice).")
     eval_every: int = Field(1, ge=1, description="Validate every this many epochs.")
     patience: int | None = Field(
@@ -167,6 +172,10 @@ class EvalSpec(StrictModel):
     metric: str = Field("ndcg@10", description="Validation metric for early stopping and the best checkpoint.")
     batch_size: int = Field(1024, ge=1, description="Users scored at once (bounds the users x items score matrix).")
     max_users: int | None = Field(None, ge=1, description="Evaluate only the first N examples, one per user with leave-one-out (a budget for smoke tests).")
+    ensemble: int = Field(
+        1, ge=1, description="Independent reverse runs per user, their softmax score distributions averaged (one batched pass)."
+    )
+    item_chunk: int = Field(16384, ge=1, description="Items scored at once, bounding the users x items score matrix.")
 
     @field_validator("ks")
     @classmethod

@@ -41,5 +41,6 @@ def evaluate_run(run_dir: str | Path, split: str = "test", checkpoint: str = "be
     e = p.spec.eval
     return evaluate_model(
         p.model, p.data, getattr(p.splits, split), e.ks, batch_size=e.batch_size,
-        device=p.device, seed=p.spec.seed, max_users=e.max_users,
+        device=p.device, seed=p.spec.seed, max_users=e.max_users, precision=p.spec.train.precision,
+        ensemble=e.ensemble, chunk=e.item_chunk,
     )

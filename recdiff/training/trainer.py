@@ -12,15 +12,30 @@ from typing import Any
 import numpy as np
 import torch
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
-from recdiff.data import PreprocessReport, SequenceData, Splits, batch_indices, load_data, make_batch, make_splits
+from recdiff.data import (
+    PreprocessReport,
+    SequenceData,
+    Splits,
+    batch_indices,
+    load_data,
+    make_batch,
+    make_splits,
+)
 from recdiff.errors import RunError
 from recdiff.evaluation.evaluate import evaluate_model, evaluate_popularity
 from recdiff.models.build import build_model
 from recdiff.models.diffusion import DiffusionRecommender
-from recdiff.spec.models import RunSpec
+from recdiff.spec.models import RunSpec, TrainSpec
 from recdiff.training.checkpoint import load_checkpoint, save_checkpoint
+from recdiff.training.precision import autocast
 from recdiff.training.rundir import RunDir
 
 
@@ -71,6 +86,11 @@ def prepare(spec: RunSpec) -> Prepared:
     return Prepared(spec, data, splits, model, device, loaded.report)
 
 
+def make_optimizer(model: torch.nn.Module, train: TrainSpec) -> torch.optim.Optimizer:
+    """Adam as the papers train, with PyTorch's fused kernel where the device supports it (same maths, fewer passes)."""
+    return torch.optim.Adam(model.parameters(), lr=train.lr, weight_decay=train.weight_decay, foreach=True)
+
+
 @dataclass
 class TrainResult:
     """What a finished run reports; also written to results.json."""
@@ -110,9 +130,7 @@ class Trainer:
         self.prepared = prepare(spec)
         self.run.create()
         self.model = self.prepared.model
-        self.optimizer = torch.optim.Adam(
-            self.model.parameters(), lr=spec.train.lr, weight_decay=spec.train.weight_decay
-        )
+        self.optimizer = make_optimizer(self.model, spec.train)
         self.scheduler = torch.optim.lr_scheduler.StepLR(
             self.optimizer, step_size=spec.train.lr_step, gamma=spec.train.lr_gamma
         )
@@ -134,7 +152,8 @@ class Trainer:
         p, e = self.prepared, self.spec.eval
         return evaluate_model(
             self.model, p.data, getattr(p.splits, split), e.ks, batch_size=e.batch_size,
-            device=p.device, seed=self.spec.seed, max_users=e.max_users,
+            device=p.device, seed=self.spec.seed, max_users=e.max_users, precision=self.spec.train.precision,
+            ensemble=e.ensemble, chunk=e.item_chunk,
         )
 
     def train_epoch(self, epoch: int, progress: Progress) -> dict[str, float]:
@@ -150,7 +169,8 @@ class Trainer:
         non_blocking = p.device.type == "cuda"
         for step, index in enumerate(order, 1):
             batch = make_batch(p.data, p.splits.train, index).to(p.device, non_blocking=non_blocking)
-            loss = self.model.loss(batch.history, batch.target)
+            with autocast(p.device, t.precision):
+                loss = self.model.loss(batch.history, batch.target)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if t.grad_clip is not None:

@@ -13,6 +13,7 @@ from torch import nn
 
 import recdiff
 from recdiff.nn.conditioning import ConditioningBlock
+from recdiff.nn.randomness import NoiseStream
 from recdiff.registry import Params
 
 __version__ = "0.1.0"
@@ -39,7 +40,9 @@ class GatedConditioning(ConditioningBlock):
         nn.init.zeros_(self.gate.weight)
         nn.init.constant_(self.gate.bias, self.init_bias)
 
-    def forward(self, history: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, history: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, noise: NoiseStream
+    ) -> torch.Tensor:
         target = target.unsqueeze(1).expand_as(history)
         gate = torch.sigmoid(self.gate(torch.cat([history, target], dim=-1)))
         return history + gate * target

@@ -7,6 +7,7 @@ import torch
 
 import recdiff
 import recdiff_gated
+from recdiff.nn.randomness import NoiseStream
 
 
 def test_registered_under_its_distribution() -> None:
@@ -23,7 +24,7 @@ def test_params_are_validated() -> None:
 def test_gate_starts_at_sigmoid_of_the_bias() -> None:
     block = recdiff.create("conditioning", "gated", hidden=4, num_blocks=1, dropout=0.0, init_bias=0.0)
     history, target = torch.randn(2, 3, 4), torch.randn(2, 4)
-    out = block(history, target, torch.ones(2, 3, dtype=torch.bool))
+    out = block(history, target, torch.ones(2, 3, dtype=torch.bool), NoiseStream(torch.arange(2)))
     torch.testing.assert_close(out, history + 0.5 * target[:, None, :])
 
 

@@ -1,0 +1,106 @@
+"""Rank all items for generated representations, a slice of the item table at a time.
+
+A users x items score matrix grows with the catalogue; these functions never hold more than
+``chunk`` columns of it. Representations may come from an ensemble of S independent reverse
+runs ([S, B, H]); the runs are combined by averaging their softmax distributions over all
+items, in log space (log of the mean probability), which needs the normaliser of each run
+first: one pass for it, one for the ranks.
+
+Scoring runs in fp32 with autocast off, whatever precision produced the representations, so
+rankings never depend on bf16 rounding of the scores.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import torch
+
+from recdiff.nn.scorers import Scorer
+
+DEFAULT_CHUNK = 16384
+"""Items scored at once by default: Beauty (12,101 items) in one slice, larger catalogues in several."""
+
+
+def _slices(num_items: int, chunk: int) -> Iterator[slice]:
+    if chunk < 1:
+        raise ValueError(f"chunk must be at least 1, got {chunk}")
+    for start in range(0, num_items, chunk):
+        yield slice(start, min(start + chunk, num_items))
+
+
+def _no_autocast(device: torch.device) -> torch.autocast:
+    return torch.autocast(device_type=device.type, enabled=False)
+
+
+class _Combined:
+    """Scores of an [S, B, H] ensemble as one [B, n] score per item: the raw score when S = 1,
+    else log of the mean softmax probability over the runs."""
+
+    def __init__(self, scorer: Scorer, reps: torch.Tensor, table: torch.Tensor, chunk: int) -> None:
+        self.scorer, self.reps, self.table, self.chunk = scorer, reps.float(), table.float(), chunk
+        self.log_norm: torch.Tensor | None = None
+        if len(reps) > 1:
+            parts = [self._raw(part).logsumexp(-1) for part in _slices(len(table), chunk)]
+            self.log_norm = torch.stack(parts, -1).logsumexp(-1, keepdim=True)  # [S, B, 1]
+
+    def _raw(self, part: slice) -> torch.Tensor:
+        """[S, B, n] scores of the items in ``part``."""
+        return torch.stack([self.scorer(rep, self.table[part]) for rep in self.reps])
+
+    def _combine(self, raw: torch.Tensor) -> torch.Tensor:
+        if self.log_norm is None:
+            return raw[0]
+        return (raw - self.log_norm).logsumexp(0) - math.log(len(raw))
+
+    def chunks(self) -> Iterator[tuple[slice, torch.Tensor]]:
+        for part in _slices(len(self.table), self.chunk):
+            yield part, self._combine(self._raw(part))
+
+    def of(self, items: torch.Tensor) -> torch.Tensor:
+        """[B] combined score of item column ``items[b]`` for row b."""
+        raw = torch.stack([self.scorer.paired(rep, self.table[items]) for rep in self.reps])[..., None]
+        return self._combine(raw)[:, 0]
+
+
+def chunked_target_ranks(
+    scorer: Scorer, reps: torch.Tensor, table: torch.Tensor, target: torch.Tensor, chunk: int = DEFAULT_CHUNK
+) -> torch.Tensor:
+    """Rank [B] of each target among all items: 1 + the other items scored at least as high (ties never help).
+
+    Args:
+        scorer: Maps representations [B, H] and items [n, H] to scores [B, n].
+        reps: [S, B, H] representations (S = 1 without ensembling).
+        table: [N, H] item embeddings; column i of the scores is row i.
+        target: [B] row of each target in ``table``.
+        chunk: Items scored at once.
+
+    A NaN target score ranks last (N), as :func:`recdiff.evaluation.metrics.target_ranks` does.
+    """
+    with _no_autocast(reps.device):
+        combined = _Combined(scorer, reps, table, chunk)
+        target_score = combined.of(target)[:, None]
+        ranks = torch.ones_like(target)
+        for part, scores in combined.chunks():
+            columns = torch.arange(part.start, part.stop, device=scores.device)
+            higher = (scores >= target_score) & (columns[None, :] != target[:, None])
+            ranks += higher.sum(dim=1)
+    return torch.where(target_score[:, 0].isnan(), len(table), ranks)
+
+
+def chunked_top_k(
+    scorer: Scorer, reps: torch.Tensor, table: torch.Tensor, k: int, chunk: int = DEFAULT_CHUNK
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The k best items per row: scores [B, k] and table rows [B, k], best first, keeping only k per slice."""
+    with _no_autocast(reps.device):
+        combined = _Combined(scorer, reps, table, chunk)
+        best_scores = torch.empty(reps.shape[1], 0, device=reps.device)
+        best_rows = torch.empty(reps.shape[1], 0, dtype=torch.long, device=reps.device)
+        for part, scores in combined.chunks():
+            values, rows = scores.topk(min(k, scores.shape[1]), dim=1)
+            merged = torch.cat([best_scores, values], dim=1)
+            merged_rows = torch.cat([best_rows, rows + part.start], dim=1)
+            best_scores, order = merged.topk(min(k, merged.shape[1]), dim=1)
+            best_rows = merged_rows.gather(1, order)
+    return best_scores, best_rows
