@@ -12,6 +12,7 @@ from recdiff.cli.common import SetOption, console, friendly_errors
 
 if TYPE_CHECKING:
     from recdiff.data.datasets import DatasetRecipe
+    from recdiff.data.features import SideFeatures
 
 data_app = typer.Typer(help="Fetch, describe and prepare interaction data.", no_args_is_help=True)
 
@@ -75,11 +76,15 @@ def stats(
     """Describe the RAW interactions of a file or named dataset (before k-core or any other preprocessing).
 
     Users, items, interactions, sequence-length percentiles, density and item-popularity skew
-    (Gini coefficient; share of interactions on the top 20% of items).
+    (Gini coefficient; share of interactions on the top 20% of items); for a `.inter` file
+    with `.item` / `.user` siblings, their rows, typed columns and coverage of the raw ids.
     """
     import json
 
+    import pandas as pd
+
     from recdiff.data import read_interactions
+    from recdiff.data.features import load_side_features
     from recdiff.data.stats import describe
     from recdiff.spec.models import DataSpec
 
@@ -88,9 +93,14 @@ def stats(
         {"path": path, "format": file_format, "user_field": user_field, "item_field": item_field,
          "time_field": time_field}
     )
-    summary = describe(read_interactions(spec))
+    frame = read_interactions(spec)
+    summary = describe(frame)
+    sides = load_side_features(spec, pd.unique(frame["item"]), pd.unique(frame["user"]))
     if as_json:
-        console.print_json(json.dumps({"source": str(path), **summary.to_dict()}))
+        features = {
+            f"{kind}_features": None if side is None else side.to_dict() for kind, side in zip(("item", "user"), sides)
+        }
+        console.print_json(json.dumps({"source": str(path), **summary.to_dict(), **features}))
         return
     table = Table(title=str(path), caption="raw: before k-core or other preprocessing")
     table.add_column("statistic")
@@ -102,7 +112,19 @@ def stats(
     table.add_row("density", f"{summary.density:.6f}")
     table.add_row("item popularity Gini", f"{summary.gini:.3f}")
     table.add_row("interactions on top 20% items", f"{summary.top_share:.1%}")
+    for side in sides:
+        if side is not None:
+            _add_side_rows(table, side)
     console.print(table)
+
+
+def _add_side_rows(table: Table, side: SideFeatures) -> None:
+    """Rows describing one side file: where it is, its size and columns, and how many raw ids it covers."""
+    table.add_row(f"{side.kind} file", str(side.path))
+    table.add_row(f"{side.kind} file rows", f"{side.rows:,}")
+    table.add_row(f"{side.kind} file columns", side.columns_text())
+    table.add_row(f"{side.kind}s with a row", f"{side.coverage:.1%} ({side.matched:,} of {len(side.frame):,})")
+    table.add_row(f"{side.kind} file rows for unknown {side.kind}s", f"{side.unknown:,}")
 
 
 def _stats_source(source: str) -> Path:
@@ -151,11 +173,16 @@ def prepare(
             "source": loaded.source.label, "cache": cache,
             "cache_file": None if loaded.cache_file is None else str(loaded.cache_file),
             "preprocessing": loaded.report.to_dict(), "split": spec.data.split, "examples": sizes,
+            "item_features": None if loaded.item_features is None else loaded.item_features.to_dict(),
+            "user_features": None if loaded.user_features is None else loaded.user_features.to_dict(),
             "seconds": seconds,
         }))
         return
     console.print(f"source: {loaded.source.label}", highlight=False)
     console.print(f"preprocessing: {loaded.report.summary()}", highlight=False)
+    for side in (loaded.item_features, loaded.user_features):
+        if side is not None:
+            console.print(f"{side.kind} features: {side.summary()} ({side.path})", highlight=False)
     location = "" if loaded.cache_file is None else f" ({loaded.cache_file})"
     console.print(f"cache: {cache}{location}", highlight=False)
     table = Table(title=f"{spec.data.split} (max_len {spec.data.max_len})")

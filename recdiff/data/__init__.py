@@ -1,8 +1,9 @@
-"""Interaction data: reading, preprocessing, caching, synthetic generation, sequences, splits and batches."""
+"""Interaction data: reading, preprocessing, caching, synthetic generation, sequences, side features, splits and batches."""
 
 from __future__ import annotations
 
 from recdiff.data.batching import Batch, batch_indices, make_batch
+from recdiff.data.features import SideFeatures
 from recdiff.data.loading import LoadedData, load_data
 from recdiff.data.preprocess import PreprocessReport, preprocess
 from recdiff.data.readers import read_interactions
@@ -15,6 +16,7 @@ __all__ = [
     "LoadedData",
     "PreprocessReport",
     "SequenceData",
+    "SideFeatures",
     "Split",
     "Splits",
     "batch_indices",

@@ -2,7 +2,9 @@
 
 The source is a named dataset (``data.name``), a file (``data.path``) or, when both are
 empty, the built-in synthetic data. File sources go through the cache (:mod:`recdiff.data.cache`);
-synthetic data is cheaper to generate than to hash, so it never does.
+synthetic data is cheaper to generate than to hash, so it never does. Side-feature files
+(:mod:`recdiff.data.features`) are small, so they are read on every load, after the sequences,
+and aligned to them.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from recdiff.data import cache
+from recdiff.data.features import SideFeatures, load_side_features
 from recdiff.data.preprocess import PreprocessReport, preprocess
 from recdiff.data.readers import read_interactions
 from recdiff.data.sequences import SequenceData
@@ -45,6 +48,9 @@ class LoadedData:
         source: Where the interactions came from.
         cache_file: The cache entry read or written; None when caching was off or not used.
         from_cache: Whether the sequences were read from the cache.
+        item_features: The `.item` side features aligned to ``data``'s dense item ids, or
+            None without a file. The built-in models do not use them; plugins may.
+        user_features: The `.user` side features aligned to ``data``'s user indices, or None.
     """
 
     data: SequenceData
@@ -52,6 +58,8 @@ class LoadedData:
     source: Source
     cache_file: Path | None
     from_cache: bool
+    item_features: SideFeatures | None = None
+    user_features: SideFeatures | None = None
 
 
 def resolve_source(spec: DataSpec, *, download: bool = True) -> Source:
@@ -74,26 +82,35 @@ def resolve_source(spec: DataSpec, *, download: bool = True) -> Source:
 
 
 def load_data(spec: DataSpec, seed: int) -> LoadedData:
-    """Read, preprocess and (for files, when ``spec.cache``) cache the interactions of ``spec``.
+    """Read, preprocess and (for files, when ``spec.cache``) cache the interactions of ``spec``, then its side files.
 
     Args:
         spec: The data spec.
         seed: Seed of the synthetic generator (unused for a file).
 
     Raises:
-        DataError: The source cannot be read, or preprocessing leaves nothing.
+        DataError: The source or a side file cannot be read, or preprocessing leaves nothing.
     """
     source = resolve_source(spec)
+    data, report, cache_file, from_cache = _sequences(spec, source, seed)
+    items, users = load_side_features(spec, data.item_ids, data.user_ids)
+    return LoadedData(data, report, source, cache_file, from_cache, items, users)
+
+
+def _sequences(
+    spec: DataSpec, source: Source, seed: int
+) -> tuple[SequenceData, PreprocessReport, Path | None, bool]:
+    """The sequences and report of ``source``, with the cache entry read or written and whether it was read."""
     if source.path is None:
         frame, report = preprocess(generate_synthetic(spec.synthetic, seed), spec)
-        return LoadedData(SequenceData.from_frame(frame), report, source, None, False)
+        return SequenceData.from_frame(frame), report, None, False
     read_spec = spec.model_copy(update={"name": None, "path": source.path})
     key = cache.cache_key(source.path, read_spec, source.preprocessed) if spec.cache else None
     if key is not None:
         hit = cache.load_entry(key)
         if hit is not None:
-            return LoadedData(hit[0], hit[1], source, cache.entry_path(key), True)
+            return hit[0], hit[1], cache.entry_path(key), True
     frame, report = preprocess(read_interactions(read_spec), read_spec, preprocessed=source.preprocessed)
     data = SequenceData.from_frame(frame)
     stored = cache.store_entry(key, data, report) if key is not None else None
-    return LoadedData(data, report, source, stored, False)
+    return data, report, stored, False

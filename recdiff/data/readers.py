@@ -130,13 +130,16 @@ def _read_header(path: Path, separator: str) -> list[str]:
     return [str(column) for column in header.columns]
 
 
-def _check_recbole_types(path: Path, header: list[str]) -> None:
-    """Reject a typed header field whose type RecBole does not define (a typo such as ``tokn``)."""
+def _check_recbole_types(path: Path, header: list[str], what: str = "Interaction file") -> None:
+    """Reject a typed header field whose type RecBole does not define (a typo such as ``tokn``).
+
+    ``what`` names the kind of file in the message (the side-feature reader shares this check).
+    """
     for column, raw in enumerate(header, start=1):
         name, colon, kind = raw.partition(":")
         if colon and kind not in RECBOLE_TYPES:
             raise DataError(
-                f"Interaction file '{path}', line 1, column {column}: header field '{raw}' has the type "
+                f"{what} '{path}', line 1, column {column}: header field '{raw}' has the type "
                 f"'{kind}', which RecBole atomic files do not have. Write it as '{name}:TYPE' with TYPE one "
                 f"of {', '.join(RECBOLE_TYPES)} (ids are token, times and ratings float)."
             )
@@ -185,11 +188,16 @@ def _read_rows(path: Path, separator: str, columns: list[str]) -> pd.DataFrame:
     return table
 
 
-def _unreadable(path: Path, error: Exception) -> DataError:
+def _unreadable(
+    path: Path,
+    error: Exception,
+    what: str = "Interaction file",
+    separator: str = "that data.format matches its separator (inter and tsv: tab, csv: comma)",
+) -> DataError:
+    """The error for a file pandas cannot parse; ``separator`` says which separator the file must use."""
     return DataError(
-        f"Interaction file '{path}' could not be parsed ({type(error).__name__}: {error}). Check that "
-        f"it is UTF-8 text with the same number of separated fields on every line, and that "
-        f"data.format matches its separator (inter and tsv: tab, csv: comma)."
+        f"{what} '{path}' could not be parsed ({type(error).__name__}: {error}). Check that "
+        f"it is UTF-8 text with the same number of separated fields on every line, and {separator}."
     )
 
 

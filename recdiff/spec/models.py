@@ -69,6 +69,20 @@ class DataSpec(StrictModel):
     item_field: str = Field("item_id", description="Column holding the item id.")
     time_field: str = Field("timestamp", description="Column used to order each user's interactions.")
     rating_field: str | None = Field(None, description="Column holding ratings (needed by `min_rating`).")
+    item_file: Path | None = Field(
+        None,
+        description="RecBole `.item` file of item side features, keyed by `item_field`. Empty: the `.item` file "
+        "next to a `.inter` `path` (same stem), when there is one. Models do not use it; it is loaded for "
+        "plugins and analysis.",
+    )
+    user_file: Path | None = Field(
+        None,
+        description="RecBole `.user` file of user side features, keyed by `user_field`. Empty: the `.user` file "
+        "next to a `.inter` `path` (same stem), when there is one.",
+    )
+    side_files: bool = Field(
+        True, description="Read side-feature files (`item_file`, `user_file` or the `.inter` file's siblings); false reads none."
+    )
     min_rating: float | None = Field(None, description="Keep only interactions rated at least this (implicit feedback).")
     min_user_inter: int | None = Field(
         None,
@@ -106,6 +120,8 @@ class DataSpec(StrictModel):
             raise ValueError("give either `name` (a named dataset) or `path` (a file), not both")
         if self.min_rating is not None and self.rating_field is None:
             raise ValueError("`min_rating` needs `rating_field`, the column holding ratings")
+        if not self.side_files and (self.item_file is not None or self.user_file is not None):
+            raise ValueError("`item_file` or `user_file` is set while `side_files` is false; remove one of them")
         return self
 
 

@@ -122,8 +122,9 @@ class Trainer:
 
     def __init__(self, spec: RunSpec, out: str | Path | None = None, console: Console | None = None) -> None:
         spec = spec.model_copy(deep=True)
-        if spec.data.path is not None:
-            spec.data.path = Path(os.path.abspath(spec.data.path))  # the saved spec works from any directory
+        for setting in ("path", "item_file", "user_file"):  # the saved spec works from any directory
+            if getattr(spec.data, setting) is not None:
+                setattr(spec.data, setting, Path(os.path.abspath(getattr(spec.data, setting))))
         self.spec = spec
         self.console = console or Console()
         self.run = RunDir.claim(spec, out)
