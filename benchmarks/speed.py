@@ -94,15 +94,14 @@ def time_training(spec: RunSpec, prepared: Any, batches: int, warmup: int) -> di
     """Examples/s of forward + backward + optimizer step on seeded, bucketed batches."""
     model, data, split, device = prepared.model, prepared.data, prepared.splits.train, prepared.device
     optimizer = make_optimizer(model, spec.train)
-    order = batch_indices(
+    epoch = batch_indices(
         split, spec.train.batch_size, shuffle=True, bucket=spec.train.bucket,
         generator=np.random.default_rng([spec.seed, 1]),
     )
-    if len(order) < warmup + batches:
-        order = order * ((warmup + batches) // len(order) + 1)
+    order = [epoch[i] for i in range(warmup)] + representative(epoch, split, batches)
     model.train()
     examples, seconds = 0, 0.0
-    for step, index in enumerate(order[: warmup + batches]):
+    for step, index in enumerate(order):
         batch = make_batch(data, split, index).to(device, non_blocking=True)
         _sync(device)
         start = time.perf_counter()
@@ -115,7 +114,22 @@ def time_training(spec: RunSpec, prepared: Any, batches: int, warmup: int) -> di
         if step >= warmup:
             seconds += time.perf_counter() - start
             examples += len(batch)
-    return {"train_examples_per_s": examples / seconds, "train_examples": examples, "train_seconds": seconds}
+    return {"train_examples_per_s": examples / seconds, "train_examples": examples, "train_seconds": seconds,
+            "epoch_examples": len(split), "epoch_seconds_estimate": len(split) * seconds / examples}
+
+
+def representative(epoch: list[np.ndarray], split: Any, count: int) -> list[np.ndarray]:
+    """``count`` batches of the epoch evenly spaced in padded length, the longest included.
+
+    A batch's cost grows with its longest history, so a random handful of batches can miss
+    the few long ones that dominate an epoch; evenly spaced quantiles of the padded length
+    keep the timed sample's mix of lengths close to the whole epoch's, and its peak memory
+    that of the longest batch.
+    """
+    lengths = split.history_lengths()
+    by_length = sorted(epoch, key=lambda index: (int(lengths[index].max()), len(index)))
+    picks = np.linspace(0, len(by_length) - 1, min(count, len(by_length))).round().astype(int)
+    return [by_length[i] for i in picks]
 
 
 def time_inference(spec: RunSpec, prepared: Any, sampler: str, users: int) -> dict[str, Any]:
@@ -154,6 +168,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if prepared.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(prepared.device)
     train = time_training(spec, prepared, args.batches, args.warmup)
+    train["peak_rss_mib"] = peak_rss_mib()
     inference = {name: time_inference(spec, prepared, name, args.users) for name in args.samplers.split(",")}
     result: dict[str, Any] = {
         "train_examples_per_s": train["train_examples_per_s"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -51,21 +52,27 @@ def evaluate(
     run_dir: Path = typer.Argument(..., help="A run directory written by `recdiff train`."),
     split: str = typer.Option("test", "--split", help="`val` or `test`."),
     checkpoint: str = typer.Option("best", "--checkpoint", help="`best` or `last`."),
-    as_json: bool = typer.Option(False, "--json", help="Print the metrics as one JSON object."),
+    overrides: Optional[list[str]] = typer.Option(
+        None, "--set", help="Inference setting=value, e.g. model.sampler.name=ddim, eval.ensemble=4, train.precision=bf16."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the metrics (and the seconds taken) as one JSON object."),
     code: Optional[list[Path]] = CodeOption,
 ) -> None:
-    """Re-evaluate a saved run on the validation or test split."""
+    """Re-evaluate a saved run on the validation or test split, optionally with another sampler or precision."""
     from recdiff.errors import RunError
     from recdiff.training.restore import evaluate_run
 
     import_code_files(code)
     if split not in ("val", "test") or checkpoint not in ("best", "last"):
         raise RunError(f"--split must be 'val' or 'test' and --checkpoint 'best' or 'last' (got {split!r}, {checkpoint!r}).")
-    metrics = evaluate_run(run_dir, split, checkpoint)
+    started = time.perf_counter()
+    metrics = evaluate_run(run_dir, split, checkpoint, overrides or [])
+    seconds = time.perf_counter() - started
     if as_json:
-        console.print_json(json.dumps(metrics))
+        console.print_json(json.dumps({**metrics, "seconds": seconds}))
     else:
         console.print(metrics_table(f"{run_dir} ({checkpoint} checkpoint)", {split: metrics}))
+        console.print(f"evaluated in {seconds:.1f} s (data loading included)", highlight=False)
 
 
 @app.command()

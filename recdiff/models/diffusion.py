@@ -12,7 +12,7 @@ from recdiff.diffusion.samplers import ReverseSampler
 from recdiff.diffusion.timesteps import TimestepSampler
 from recdiff.nn.backbones import Backbone
 from recdiff.nn.conditioning import ConditioningBlock
-from recdiff.nn.layers import StepEmbedding
+from recdiff.nn.layers import Dropout, StepEmbedding
 from recdiff.nn.randomness import NoiseStream
 from recdiff.nn.scorers import Scorer
 
@@ -55,12 +55,12 @@ class DiffusionRecommender(nn.Module):
         self.num_items = num_items
         self.item_embedding = nn.Embedding(num_items + 1, hidden, padding_idx=0)
         self.position_embedding = nn.Embedding(max_len, hidden) if positional else None
-        self.emb_dropout = nn.Dropout(emb_dropout)
+        self.emb_dropout = Dropout(emb_dropout)
         self.emb_norm = nn.LayerNorm(hidden)
         self.step_embedding = StepEmbedding(hidden, process.num_steps)
         self.backbone = backbone
         self.conditioning = conditioning
-        self.out_dropout = nn.Dropout(dropout)
+        self.out_dropout = Dropout(dropout)
         self.out_norm = nn.LayerNorm(hidden)
         self.process = process
         self.noise = noise

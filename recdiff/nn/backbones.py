@@ -10,7 +10,7 @@ from pydantic import Field
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from recdiff.nn.layers import MultiHeadAttention
+from recdiff.nn.layers import Dropout, MultiHeadAttention
 from recdiff.registry import Params, register
 
 Condition = Callable[[int, torch.Tensor], torch.Tensor]
@@ -46,9 +46,9 @@ class TransformerBlock(nn.Module):
         self.attention = MultiHeadAttention(hidden, heads, dropout)
         self.ff_norm = nn.LayerNorm(hidden)
         self.ff = nn.Sequential(
-            nn.Linear(hidden, ff_mult * hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(ff_mult * hidden, hidden)
+            nn.Linear(hidden, ff_mult * hidden), nn.GELU(), Dropout(dropout), nn.Linear(ff_mult * hidden, hidden)
         )
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, h: torch.Tensor, attn_mask: torch.Tensor, queries: int | None = None) -> torch.Tensor:
         """h [B, L, H] -> [B, L, H], or only the last ``queries`` positions [B, queries, H]."""
@@ -129,7 +129,7 @@ class GRU(Backbone):
         super().__init__()
         self.num_blocks = layers
         self.layers = nn.ModuleList(nn.GRU(hidden, hidden, batch_first=True) for _ in range(layers))
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, h: torch.Tensor, mask: torch.Tensor, condition: Condition) -> torch.Tensor:
         lengths = mask.sum(1)

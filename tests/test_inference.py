@@ -1,0 +1,164 @@
+"""Speed never changes what the model computes: batching, chunking, the last-query block, precision."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import recdiff
+from recdiff.data import Split
+from recdiff.evaluation.evaluate import evaluate_model, evaluate_ranks
+from recdiff.evaluation.metrics import target_ranks
+from recdiff.evaluation.ranking import chunked_target_ranks, chunked_top_k
+from recdiff.nn.randomness import NoiseStream
+from recdiff.training.precision import autocast
+from recdiff.training.trainer import prepare
+
+SPEC = {
+    "data": {"max_len": 12, "synthetic": {"users": 120, "items": 40}},
+    "model": {"hidden": 16, "steps": 6, "backbone": {"name": "transformer", "params": {"blocks": 2, "heads": 2}}},
+}
+
+
+@pytest.fixture(scope="module")
+def prepared():  # type: ignore[no-untyped-def]
+    return prepare(recdiff.load_spec(SPEC))
+
+
+def ranks_by_example(p, split: Split, batch_size: int, seed: int = 0, **model_kwargs) -> dict[int, int]:  # type: ignore[no-untyped-def]
+    """Each example's target rank, keyed by the example (its target's position in the data)."""
+    found: dict[int, int] = {}
+    model = p.model.eval()
+
+    def rank(batch, noise):  # type: ignore[no-untyped-def]
+        reps = model.represent(batch.history, noise, model_kwargs.get("ensemble", 1))
+        ranks = chunked_target_ranks(model.scorer, reps, model.item_table, batch.target - 1, model_kwargs.get("chunk", 7))
+        found.update(zip(batch.example.tolist(), ranks.tolist()))
+        return ranks
+
+    evaluate_ranks(rank, p.data, split, [10], batch_size=batch_size, seed=seed)
+    return found
+
+
+@pytest.mark.parametrize("ensemble", [1, 3])
+def test_ranks_do_not_depend_on_batch_size_order_or_padding(prepared, ensemble: int) -> None:  # type: ignore[no-untyped-def]
+    split = prepared.splits.test
+    reference = ranks_by_example(prepared, split, batch_size=len(split), ensemble=ensemble)
+    assert len(reference) == len(split)
+    for batch_size in (1, 7, 32):  # other batches, other padding, other neighbours
+        assert ranks_by_example(prepared, split, batch_size, ensemble=ensemble) == reference
+    order = np.random.default_rng(0).permutation(len(split))
+    shuffled = Split(start=split.start[order], end=split.end[order])
+    assert ranks_by_example(prepared, shuffled, batch_size=16, ensemble=ensemble) == reference
+    # the check has teeth: another seed draws other noise and moves some ranks
+    assert ranks_by_example(prepared, split, batch_size=len(split), seed=1, ensemble=ensemble) != reference
+
+
+def test_evaluate_model_metrics_do_not_depend_on_batch_size(prepared) -> None:  # type: ignore[no-untyped-def]
+    p = prepared
+    metrics = [evaluate_model(p.model, p.data, p.splits.val, [5, 10], batch_size=b, seed=3) for b in (5, 64, 1000)]
+    assert metrics[0] == metrics[1] == metrics[2]
+
+
+@pytest.mark.parametrize("scorer", ["dot", "neg_l2", "cosine"])
+@pytest.mark.parametrize("chunk", [1, 5, 40, 100])
+def test_chunked_ranks_equal_full_ranks(scorer: str, chunk: int) -> None:
+    torch.manual_seed(0)
+    score = recdiff.create("scorer", scorer)
+    reps, table = torch.randn(1, 9, 8), torch.randn(40, 8)
+    target = torch.randint(0, 40, (9,))
+    full = target_ranks(score(reps[0], table), target)
+    assert torch.equal(chunked_target_ranks(score, reps, table, target, chunk), full)
+
+
+def test_chunked_ranks_count_ties_against_the_target() -> None:
+    # integer embeddings make many exact ties; a target tied with k others ranks below all of them
+    torch.manual_seed(1)
+    score = recdiff.create("scorer", "dot")
+    reps, table = torch.randint(-1, 2, (1, 12, 3)).float(), torch.randint(-1, 2, (30, 3)).float()
+    target = torch.randint(0, 30, (12,))
+    full = target_ranks(score(reps[0], table), target)
+    for chunk in (1, 4, 30):
+        assert torch.equal(chunked_target_ranks(score, reps, table, target, chunk), full)
+
+
+@pytest.mark.parametrize("chunk", [3, 50])
+def test_ensemble_ranks_by_mean_probability(chunk: int) -> None:
+    torch.manual_seed(2)
+    score = recdiff.create("scorer", "dot")
+    reps, table = torch.randn(4, 6, 8), torch.randn(50, 8)
+    target = torch.randint(0, 50, (6,))
+    mean_probability = torch.stack([score(rep, table).softmax(-1) for rep in reps]).mean(0)
+    expected = target_ranks(mean_probability.log(), target)
+    assert torch.equal(chunked_target_ranks(score, reps, table, target, chunk), expected)
+
+
+@pytest.mark.parametrize("ensemble", [1, 3])
+@pytest.mark.parametrize("chunk", [1, 7, 64])
+def test_chunked_top_k_equals_full_top_k(ensemble: int, chunk: int) -> None:
+    torch.manual_seed(3)
+    score = recdiff.create("scorer", "dot")
+    reps, table = torch.randn(ensemble, 5, 8), torch.randn(64, 8)
+    combined = torch.stack([score(rep, table).log_softmax(-1) for rep in reps]).logsumexp(0)
+    values, rows = chunked_top_k(score, reps, table, 10, chunk)
+    if ensemble == 1:
+        combined = score(reps[0], table)
+    expected_values, expected_rows = combined.topk(10, dim=1)
+    assert torch.equal(rows, expected_rows)
+    torch.testing.assert_close(values, expected_values - (np.log(ensemble) if ensemble > 1 else 0.0))
+
+
+@pytest.mark.parametrize("scorer", ["dot", "neg_l2", "cosine"])
+def test_paired_scores_are_the_diagonal(scorer: str) -> None:
+    torch.manual_seed(4)
+    score = recdiff.create("scorer", scorer)
+    x, items = torch.randn(6, 8), torch.randn(6, 8)
+    torch.testing.assert_close(score.paired(x, items), score(x, items).diagonal())
+    # the generic default (used by plugin scorers) gives the same
+    generic = type(score).__mro__[1].paired(score, x, items)
+    torch.testing.assert_close(generic, score(x, items).diagonal())
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("conditioning", ["additive", "cross_attention"])
+def test_last_query_block_equals_the_full_output(causal: bool, conditioning: str) -> None:
+    spec = recdiff.load_spec({
+        "data": {"max_len": 10},
+        "model": {"hidden": 16, "conditioning": {"name": conditioning, "params": {"delta": 0.5}},
+                  "backbone": {"name": "transformer", "params": {"blocks": 3, "heads": 2, "causal": causal}}},
+    })
+    torch.manual_seed(5)
+    model = recdiff.build_model(spec, 30).eval()
+    history = torch.tensor([[0, 0, 3, 4, 5], [1, 2, 3, 4, 5], [0, 0, 0, 0, 9]])
+    h, mask = model.encode_history(history)
+    target = torch.randn(3, 16)
+    backbone, block = model.backbone, model.conditioning
+
+    def run(method):  # type: ignore[no-untyped-def]
+        noise = NoiseStream(torch.arange(3))
+        z = block(h, target, mask, noise)
+        return method(z, mask, lambda index, hidden: block.before_block(index, hidden, target, mask, noise))
+
+    torch.testing.assert_close(run(backbone.last), run(backbone.forward)[:, -1], rtol=1e-5, atol=1e-5)
+
+
+def test_bf16_autocast_keeps_loss_and_scores_in_fp32(prepared) -> None:  # type: ignore[no-untyped-def]
+    model = prepared.model
+    history = torch.tensor([[0, 3, 4], [5, 6, 7]])
+    model.train()
+    with autocast("cpu", "bf16"):
+        loss = model.loss(history, torch.tensor([8, 9]))
+    assert loss.dtype == torch.float32 and torch.isfinite(loss)
+    loss.backward()
+    assert all(p.grad is None or torch.isfinite(p.grad).all() for p in model.parameters())
+    model.zero_grad()
+    model.eval()
+    with torch.no_grad(), autocast("cpu", "bf16"):
+        reps = model.represent(history, NoiseStream(torch.arange(2)))
+    assert reps.dtype == torch.float32
+    fp32 = model.represent(history, NoiseStream(torch.arange(2))).detach()
+    # bf16 keeps about three significant digits
+    torch.testing.assert_close(reps, fp32, rtol=0.1, atol=0.1)
+    metrics = evaluate_model(model, prepared.data, prepared.splits.val, [10], precision="bf16", seed=0)
+    assert 0.0 <= metrics["hr@10"] <= 1.0
