@@ -10,11 +10,13 @@ Run from the repository root (the real data sits beside the checkout in ../share
 The defaults are the settings of the original code's figures in docs/benchmarks.md: Amazon
 Beauty, max_len 50, batch 512, hidden 128, 4 Transformer blocks, T = 32, fp32.
 
-* Training: examples/s over ``--batches`` batches of a seeded, length-bucketed epoch, after
-  ``--warmup`` untimed batches (forward, backward and Adam step, as the trainer runs them).
+* Training: examples/s over ``--batches`` batches of a seeded, length-bucketed epoch, evenly
+  spaced in length (the longest included), after ``--warmup`` untimed batches (forward,
+  backward and Adam step, as the trainer runs them).
 * Inference: users/s of full-ranking evaluation (reverse chain, scoring against every item,
-  ranking) of the first ``--users`` test users, per sampler. A sampler is a registry name
-  with optional parameters, ``name:key=value:key=value`` (e.g. ``ddim:steps=4:eta=0``).
+  ranking) of every test user (or the first ``--users``), per sampler. A sampler is a
+  registry name with optional parameters, ``name:key=value:key=value`` (e.g.
+  ``ddim:steps=4:eta=0``); ``--set eval.ensemble=S`` times seed ensembles.
 * Memory: peak resident set size of the process; on CUDA also peak allocated GPU memory.
 
 This is a script, not a test: the figures depend on the machine and go into docs/benchmarks.md.
@@ -61,7 +63,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="Spec override.")
     parser.add_argument("--batches", type=int, default=30, help="Timed training batches (default 30).")
     parser.add_argument("--warmup", type=int, default=3, help="Untimed training batches first (default 3).")
-    parser.add_argument("--users", type=int, default=1024, help="Test users timed per sampler (default 1024).")
+    parser.add_argument("--users", type=int, default=0, help="Test users timed per sampler (default 0: all of them).")
     parser.add_argument("--samplers", default="ddpm,ddim:steps=4,x0", help="Comma-separated samplers to time.")
     parser.add_argument("--dtype", choices=("fp32", "bf16"), default="fp32", help="Precision (autocast).")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model first.")
@@ -135,18 +137,19 @@ def representative(epoch: list[np.ndarray], split: Any, count: int) -> list[np.n
 def time_inference(spec: RunSpec, prepared: Any, sampler: str, users: int) -> dict[str, Any]:
     """Users/s of full-ranking evaluation with ``sampler``, and the metrics it reached."""
     model = prepared.model
+    max_users = users or None
     name, params = parse_sampler(sampler)
     model.sampler = create("sampler", name, process=model.process, **params)
     split, e = prepared.splits.test, spec.eval
     kwargs = dict(batch_size=e.batch_size, device=prepared.device, seed=spec.seed,
                   precision=spec.train.precision)
-    evaluate_model(model, prepared.data, split, e.ks, max_users=min(e.batch_size, users), **kwargs)  # warm-up
+    evaluate_model(model, prepared.data, split, e.ks, max_users=e.batch_size, **kwargs)  # warm-up
     _sync(prepared.device)
     start = time.perf_counter()
-    metrics = evaluate_model(model, prepared.data, split, e.ks, max_users=users, **kwargs)
+    metrics = evaluate_model(model, prepared.data, split, e.ks, max_users=max_users, **kwargs)
     _sync(prepared.device)
     seconds = time.perf_counter() - start
-    timed = min(users, len(split))
+    timed = len(split) if max_users is None else min(max_users, len(split))
     return {"users_per_s": timed / seconds, "users": timed, "seconds": seconds,
             "hr@10": metrics.get("hr@10"), "ndcg@10": metrics.get("ndcg@10")}
 

@@ -228,3 +228,27 @@ def test_model_step_embedding_uses_its_step_count() -> None:
     model = build(steps=8)
     assert model.step_embedding.scale == pytest.approx(125.0)
     assert model.process.num_steps == 8
+
+
+@pytest.mark.parametrize("conditioning", sorted(CONDITIONINGS))
+def test_checkpointed_blocks_give_the_same_loss_and_gradients(conditioning: str) -> None:
+    """Recomputing blocks in the backward pass (dropout masks included) changes no number."""
+    plain = build("transformer", conditioning, dropout=0.2)
+    spec_backbone = {"name": "transformer", "params": {"blocks": 2, "heads": 2, "checkpoint": True}}
+    BACKBONES["checkpointed"] = spec_backbone
+    try:
+        saving = build("checkpointed", conditioning, dropout=0.2)
+    finally:
+        del BACKBONES["checkpointed"]
+    saving.load_state_dict(plain.state_dict())
+    plain.train()
+    saving.train()
+    losses = []
+    for model in (plain, saving):
+        loss = seeded(21, model.loss, HISTORY, TARGET)
+        loss.backward()
+        losses.append(loss.item())
+    assert losses[0] == pytest.approx(losses[1], abs=1e-6)
+    for (name, a), b in zip(plain.named_parameters(), saving.parameters()):
+        if a.grad is not None:
+            torch.testing.assert_close(a.grad, b.grad, rtol=1e-5, atol=1e-6, msg=name)

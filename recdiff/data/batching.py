@@ -34,12 +34,17 @@ class Batch:
         return len(self.target)
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
-        """The batch on ``device`` (a new Batch; this one is unchanged)."""
-        return Batch(
-            history=self.history.to(device, non_blocking=non_blocking),
-            target=self.target.to(device, non_blocking=non_blocking),
-            example=self.example.to(device, non_blocking=non_blocking),
-        )
+        """The batch on ``device`` (a new Batch; this one is unchanged).
+
+        With ``non_blocking`` to a CUDA device the tensors are first pinned, so the copy really
+        overlaps with the GPU's work (from pageable memory it would wait).
+        """
+        pin = non_blocking and torch.device(device).type == "cuda"
+
+        def move(tensor: torch.Tensor) -> torch.Tensor:
+            return (tensor.pin_memory() if pin else tensor).to(device, non_blocking=non_blocking)
+
+        return Batch(history=move(self.history), target=move(self.target), example=move(self.example))
 
 
 def make_batch(data: SequenceData, split: Split, index: np.ndarray) -> Batch:
