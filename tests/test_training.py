@@ -154,3 +154,57 @@ def test_relative_data_path_is_saved_absolute(tmp_path: Path, monkeypatch: pytes
     assert saved.data.path == data_dir / "log.csv"
     monkeypatch.chdir(tmp_path)
     assert recdiff.evaluate_run(tmp_path / "run", "test") == result.test
+
+
+# Exact resume
+
+RESUMABLE = [*TINY, "train.epochs=4", "train.patience=null", "train.lr_step=2", "model.dropout=0.2"]
+
+
+def model_tensors(path: Path) -> dict[str, torch.Tensor]:
+    return torch.load(path, weights_only=True)["model"]
+
+
+def test_resume_ends_exactly_like_an_uninterrupted_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = load_spec({"name": "resumable", "seed": 3}, RESUMABLE)
+    whole, _ = quiet_train(spec, tmp_path / "whole")
+
+    original = recdiff.training.trainer.Trainer.train_epoch
+
+    def interrupted(self, epoch, progress):  # type: ignore[no-untyped-def]
+        if epoch == 3:
+            raise KeyboardInterrupt
+        return original(self, epoch, progress)
+
+    monkeypatch.setattr(recdiff.training.trainer.Trainer, "train_epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        quiet_train(spec, tmp_path / "cut")
+    assert not (tmp_path / "cut" / "results.json").exists()
+    monkeypatch.setattr(recdiff.training.trainer.Trainer, "train_epoch", original)
+
+    result = invoke("train", "--resume", tmp_path / "cut")
+    assert result.exit_code == 0, result.output
+    assert "resuming after epoch 2" in result.output
+    resumed = read_results(tmp_path / "cut")
+    assert resumed["test"] == whole.test and resumed["val"] == whole.val
+    assert resumed["best_epoch"] == whole.best_epoch and resumed["epochs_run"] == 4
+    for name, tensor in model_tensors(tmp_path / "whole" / "checkpoints" / "last.pt").items():
+        assert torch.equal(tensor, model_tensors(tmp_path / "cut" / "checkpoints" / "last.pt")[name]), name
+    losses = {r["epoch"]: r["loss"] for r in metric_records(tmp_path / "whole") if r["event"] == "epoch"}
+    cut = {r["epoch"]: r["loss"] for r in metric_records(tmp_path / "cut") if r["event"] == "epoch"}
+    assert cut == losses
+    assert {"event": "resume", "after_epoch": 2} in metric_records(tmp_path / "cut")
+
+
+def test_resume_refuses_finished_and_unstarted_runs(tmp_path: Path, trained_run: tuple[Path, object]) -> None:
+    run_dir, _ = trained_run
+    output = assert_clean_failure(invoke("train", "--resume", run_dir))
+    assert "already finished" in output and "nothing to resume" in output
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "spec.yaml").write_text((run_dir / "spec.yaml").read_text())
+    output = assert_clean_failure(invoke("train", "--resume", empty))
+    assert "no checkpoints/last.pt" in output
+    output = assert_clean_failure(invoke("train", run_dir / "spec.yaml", "--resume", empty))
+    assert "drop SPEC" in output
+    assert "Give a spec" in assert_clean_failure(invoke("train"))

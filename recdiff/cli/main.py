@@ -30,18 +30,35 @@ app.add_typer(data_app, name="data")
 @app.command()
 @friendly_errors
 def train(
-    spec_file: Path = typer.Argument(..., help="YAML spec, e.g. examples/quickstart.yaml."),
+    spec_file: Optional[Path] = typer.Argument(None, help="YAML spec, e.g. examples/quickstart.yaml."),
     overrides: Optional[list[str]] = SetOption,
     out: Optional[Path] = typer.Option(None, "--out", help="Run directory (default runs/<time>-<name>/)."),
+    resume: Optional[Path] = typer.Option(
+        None, "--resume", help="Continue this interrupted run directory from its last finished epoch (no SPEC)."
+    ),
     code: Optional[list[Path]] = CodeOption,
 ) -> None:
-    """Train the model a spec describes and report test metrics of its best checkpoint."""
+    """Train the model a spec describes and report test metrics of its best checkpoint (or resume a run)."""
+    from recdiff.errors import RunError
+    from recdiff.training.trainer import resume as resume_training
     from recdiff.training.trainer import train as run_training
 
     import_code_files(code)
-    spec = load_spec(spec_file, overrides or [])
-    result = run_training(spec, out, console)
-    rows = {spec.name: result.test, "popularity": result.popularity["test"]}
+    if resume is not None:
+        if spec_file is not None or overrides or out is not None:
+            raise RunError(
+                "--resume continues a run with the spec saved in its directory; drop SPEC, --set and --out "
+                "(or train a new run without --resume)."
+            )
+        result = resume_training(resume, console)
+        name = result.run_dir.name
+    else:
+        if spec_file is None:
+            raise RunError("Give a spec to train (`recdiff train SPEC`) or a run to resume (`recdiff train --resume RUN_DIR`).")
+        spec = load_spec(spec_file, overrides or [])
+        result = run_training(spec, out, console)
+        name = spec.name
+    rows = {name: result.test, "popularity": result.popularity["test"]}
     console.print(metrics_table(f"test metrics, full ranking (best epoch {result.best_epoch})", rows))
     console.print(f"run directory: {result.run_dir}")
 

@@ -129,6 +129,25 @@ class TrainResult:
         }
 
 
+@dataclass
+class RunProgress:
+    """Where a run stands after an epoch: all a resumed run needs besides weights and optimiser.
+
+    Attributes:
+        epoch: Last finished epoch (0 before the first).
+        best: ``{"epoch", "value", "metrics"}`` of the best validation so far.
+        stale: Validations since the best one (early stopping counts them).
+        seconds: Wall-clock spent training and validating, over every session of the run.
+        popularity: The popularity baseline's val and test metrics.
+    """
+
+    epoch: int = 0
+    best: dict[str, Any] = field(default_factory=lambda: {"epoch": 0, "value": float("-inf"), "metrics": {}})
+    stale: int = 0
+    seconds: float = 0.0
+    popularity: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
 class Trainer:
     """Trains one spec into one run directory. `fit()` runs it to the end and reports test metrics."""
 
@@ -142,20 +161,79 @@ class Trainer:
         self.run = RunDir.claim(spec, out)
         self.prepared = prepare(spec)
         self.run.create()
+        self._build_optimisation()
+        self.progress = RunProgress()
+
+    @classmethod
+    def resume(cls, run_dir: str | Path, console: Console | None = None) -> Trainer:
+        """Continue an interrupted run from its last finished epoch, exactly as if it had not stopped.
+
+        Model, optimizer, learning-rate schedule, early-stopping state and the random state
+        come from ``checkpoints/last.pt``; each epoch's data order is drawn from (seed, epoch),
+        so the remaining epochs see the batches the uninterrupted run would have seen.
+
+        Raises:
+            RunError: The run has no last checkpoint yet, or it already finished.
+        """
+        run = RunDir.open(run_dir)
+        if run.results_path.is_file():
+            raise RunError(
+                f"Run '{run.path}' already finished (results.json is there); nothing to resume. Train a new "
+                f"run, or `recdiff evaluate {run.path}` to evaluate this one again."
+            )
+        if not run.last_path.is_file():
+            raise RunError(
+                f"Run '{run.path}' has no checkpoints/last.pt: it stopped before finishing its first epoch, "
+                f"so there is nothing to resume from. Train it again with `recdiff train {run.spec_path} --out NEW_DIR`."
+            )
+        from recdiff.spec.loading import load_spec  # the trainer is imported by the spec's own modules' users
+
+        trainer = cls.__new__(cls)
+        trainer.spec = load_spec(run.spec_path)
+        trainer.console = console or Console()
+        trainer.run = run
+        trainer.prepared = prepare(trainer.spec)
+        trainer._build_optimisation()
+        state = load_checkpoint(run.last_path, trainer.prepared.device)
+        if state.get("data_fingerprint") != trainer.prepared.data.fingerprint():
+            raise RunError(
+                f"Run '{run.path}' was trained on other data than its spec's data now gives; restore the "
+                f"original data file to resume it."
+            )
+        trainer.model.load_state_dict(state["model"])
+        trainer.optimizer.load_state_dict(state["optimizer"])
+        trainer.scheduler.load_state_dict(state["scheduler"])
+        trainer.progress = RunProgress(
+            epoch=state["epoch"], best=state["best"], stale=state["stale"], seconds=state["train_seconds"],
+            popularity=state["popularity"],
+        )
+        torch.set_rng_state(state["rng"]["cpu"])
+        if state["rng"]["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        return trainer
+
+    def _build_optimisation(self) -> None:
         self.model = self.prepared.model
-        self.optimizer = make_optimizer(self.model, spec.train)
+        self.optimizer = make_optimizer(self.model, self.spec.train)
         self.scheduler = torch.optim.lr_scheduler.StepLR(
-            self.optimizer, step_size=spec.train.lr_step, gamma=spec.train.lr_gamma
+            self.optimizer, step_size=self.spec.train.lr_step, gamma=self.spec.train.lr_gamma
         )
 
     def _state(self, epoch: int, best: dict[str, Any]) -> dict[str, Any]:
-        p = self.prepared
+        p, progress = self.prepared, self.progress
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "epoch": epoch,
             "best": best,
+            "stale": progress.stale,
+            "train_seconds": progress.seconds,
+            "popularity": progress.popularity,
+            "rng": {
+                "cpu": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if p.device.type == "cuda" else [],
+            },
             "spec": self.spec.model_dump(mode="json"),
             "num_items": p.data.num_items,
             "data_fingerprint": p.data.fingerprint(),
@@ -201,11 +279,12 @@ class Trainer:
                 "examples_per_s": examples / seconds, "lr": lr}
 
     def fit(self) -> TrainResult:
-        """Train, validate, early-stop, then evaluate the best checkpoint on the test split."""
-        spec, p, run = self.spec, self.prepared, self.run
+        """Train, validate, early-stop, then evaluate the best checkpoint on the test split.
+
+        A resumed trainer (:meth:`resume`) carries on from its last finished epoch.
+        """
+        spec, p, run, state = self.spec, self.prepared, self.run, self.progress
         t = spec.train
-        run.write_spec(spec)
-        run.write_env(p.device, spec.seed)
         self.console.print(
             f"[bold]recdiff[/] {spec.name}: {p.data.num_users:,} users, {p.data.num_items:,} items, "
             f"{len(p.splits.train):,} training examples, {sum(x.numel() for x in self.model.parameters()):,} "
@@ -213,43 +292,57 @@ class Trainer:
         )
         if p.report is not None:
             self.console.print(f"data: {p.report.summary()}", highlight=False)
-        popularity = {
-            split: evaluate_popularity(p.data, getattr(p.splits, split), spec.eval.ks,
-                                       spec.eval.batch_size, spec.eval.max_users)
-            for split in ("val", "test")
-        }
-        for split, metrics in popularity.items():
-            run.log({"event": "baseline", "name": "popularity", "split": split, **metrics})
-        best: dict[str, Any] = {"epoch": 0, "value": float("-inf"), "metrics": {}}
-        stale, epoch, started = 0, 0, time.perf_counter()
+        if state.epoch == 0:
+            run.write_spec(spec)
+            run.write_env(p.device, spec.seed)
+            state.popularity = {
+                split: evaluate_popularity(p.data, getattr(p.splits, split), spec.eval.ks,
+                                           spec.eval.batch_size, spec.eval.max_users)
+                for split in ("val", "test")
+            }
+            for split, metrics in state.popularity.items():
+                run.log({"event": "baseline", "name": "popularity", "split": split, **metrics})
+        else:
+            run.log({"event": "resume", "after_epoch": state.epoch})
+            self.console.print(f"resuming after epoch {state.epoch} (best so far: epoch {state.best['epoch']})")
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TimeElapsedColumn(), TextColumn("{task.fields[info]}"))
+        stopped = t.patience is not None and state.stale >= t.patience
         with Progress(*columns, console=self.console, transient=True) as progress:
-            for epoch in range(1, t.epochs + 1):
+            for epoch in range(state.epoch + 1, t.epochs + 1):
+                if stopped:
+                    break
+                started = time.perf_counter()
                 stats = self.train_epoch(epoch, progress)
                 run.log({"event": "epoch", "epoch": epoch, **stats})
                 line = f"epoch {epoch:3d}  loss {stats['loss']:.4f}  {stats['examples_per_s']:,.0f} ex/s"
+                improved = False
                 if epoch % t.eval_every == 0 or epoch == t.epochs:
                     val = self._evaluate("val")
                     run.log({"event": "eval", "split": "val", "epoch": epoch, **val})
                     value = val[spec.eval.metric]
                     line += f"  val {spec.eval.metric} {value:.4f}"
-                    if value > best["value"]:
-                        best, stale = {"epoch": epoch, "value": value, "metrics": val}, 0
-                        save_checkpoint(run.best_path, self._state(epoch, best))
+                    improved = value > state.best["value"]
+                    if improved:
+                        state.best, state.stale = {"epoch": epoch, "value": value, "metrics": val}, 0
                         line += " *"
                     else:
-                        stale += 1
-                save_checkpoint(run.last_path, self._state(epoch, best))
+                        state.stale += 1
+                state.epoch = epoch
+                state.seconds += time.perf_counter() - started
+                if improved:
+                    save_checkpoint(run.best_path, self._state(epoch, state.best))
+                save_checkpoint(run.last_path, self._state(epoch, state.best))
                 self.console.print(line)
-                if t.patience is not None and stale >= t.patience:
-                    self.console.print(f"early stop: no better val {spec.eval.metric} for {stale} validations")
-                    break
-        train_seconds = time.perf_counter() - started
+                stopped = t.patience is not None and state.stale >= t.patience
+                if stopped:
+                    self.console.print(f"early stop: no better val {spec.eval.metric} for {state.stale} validations")
         self.model.load_state_dict(load_checkpoint(run.best_path, p.device)["model"])
         test = self._evaluate("test")
-        run.log({"event": "eval", "split": "test", "epoch": best["epoch"], "checkpoint": "best", **test})
-        result = TrainResult(run.path, best["epoch"], best["metrics"], test, popularity, epoch, train_seconds)
+        run.log({"event": "eval", "split": "test", "epoch": state.best["epoch"], "checkpoint": "best", **test})
+        result = TrainResult(
+            run.path, state.best["epoch"], state.best["metrics"], test, state.popularity, state.epoch, state.seconds
+        )
         run.write_results(result.to_dict())
         return result
 
@@ -257,3 +350,8 @@ class Trainer:
 def train(spec: RunSpec, out: str | Path | None = None, console: Console | None = None) -> TrainResult:
     """Train `spec` into a new run directory and return its results (the library's one training entry point)."""
     return Trainer(spec, out, console).fit()
+
+
+def resume(run_dir: str | Path, console: Console | None = None) -> TrainResult:
+    """Finish an interrupted run in `run_dir` exactly as an uninterrupted one would have (see `Trainer.resume`)."""
+    return Trainer.resume(run_dir, console).fit()
