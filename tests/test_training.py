@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO, TINY, assert_clean_failure, invoke, read_results, set_args
+from conftest import REPO, TINY, assert_clean_failure, invoke, read_results, set_args, write_spec
 from rich.console import Console
 
 import recdiff
@@ -208,3 +208,49 @@ def test_resume_refuses_finished_and_unstarted_runs(tmp_path: Path, trained_run:
     output = assert_clean_failure(invoke("train", run_dir / "spec.yaml", "--resume", empty))
     assert "drop SPEC" in output
     assert "Give a spec" in assert_clean_failure(invoke("train"))
+
+
+# Seed groups
+
+def test_repeat_summarises_seeds_resumes_and_compares(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path / "tiny.yaml", "name: tiny\nseed: 5\n")
+    budget = [*set_args(TINY), "--set", "train.epochs=1"]
+    result = invoke("repeat", spec, "--seeds", "2", "--out", tmp_path / "a", *budget)
+    assert result.exit_code == 0, result.output
+    assert "mean ± std" in result.output
+    a5, a6 = read_results(tmp_path / "a" / "seed-5"), read_results(tmp_path / "a" / "seed-6")
+    summary = json.loads((tmp_path / "a" / "summary.json").read_text())
+    assert summary["seeds"] == [5, 6]
+    expected = (a5["test"]["hr@10"] + a6["test"]["hr@10"]) / 2
+    assert summary["test"]["hr@10"]["mean"] == pytest.approx(expected)
+    # a third seed later: the two finished seeds are read, not trained again
+    before = (tmp_path / "a" / "seed-5" / "results.json").stat().st_mtime_ns
+    result = invoke("repeat", spec, "--seeds", "3", "--out", tmp_path / "a", *budget)
+    assert result.exit_code == 0, result.output
+    assert "seed 5: finished earlier" in result.output
+    assert (tmp_path / "a" / "seed-5" / "results.json").stat().st_mtime_ns == before
+    assert json.loads((tmp_path / "a" / "summary.json").read_text())["seeds"] == [5, 6, 7]
+    # another model over the same seeds, compared run by run
+    result = invoke("repeat", spec, "--seeds", "3", "--out", tmp_path / "b", *budget, "--set", "model.hidden=8")
+    assert result.exit_code == 0, result.output
+    result = invoke("compare", tmp_path / "a", tmp_path / "b", "--json")
+    assert result.exit_code == 0, result.output
+    comparison = json.loads(result.stdout)
+    row = comparison["metrics"]["hr@10"]
+    assert row["df"] == 2 and 0.0 <= row["p"] <= 1.0
+    b_runs = [read_results(tmp_path / "b" / f"seed-{s}")["test"]["hr@10"] for s in (5, 6, 7)]
+    a_runs = [read_results(tmp_path / "a" / f"seed-{s}")["test"]["hr@10"] for s in (5, 6, 7)]
+    assert row["difference"] == pytest.approx(sum(b_runs) / 3 - sum(a_runs) / 3)
+    table = invoke("compare", tmp_path / "a", tmp_path / "b")
+    assert table.exit_code == 0 and "paired t-test" in table.output
+
+
+def test_compare_needs_shared_seeds(tmp_path: Path, trained_run: tuple[Path, object]) -> None:
+    run_dir, _ = trained_run
+    import shutil
+
+    for group in ("a", "b"):
+        shutil.copytree(run_dir, tmp_path / group / "seed-7")
+    output = assert_clean_failure(invoke("compare", tmp_path / "a", tmp_path / "b"))
+    assert "share 1 seed" in output and "at least two" in output
+    assert "no finished run" in assert_clean_failure(invoke("compare", tmp_path / "a", tmp_path))

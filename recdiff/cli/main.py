@@ -94,6 +94,68 @@ def evaluate(
 
 @app.command()
 @friendly_errors
+def repeat(
+    spec_file: Path = typer.Argument(..., help="YAML spec to train with several seeds."),
+    seeds: int = typer.Option(5, "--seeds", help="Number of seeds: spec.seed, spec.seed + 1, ..."),
+    overrides: Optional[list[str]] = SetOption,
+    out: Optional[Path] = typer.Option(None, "--out", help="Group directory (default runs/<name>-seeds/)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
+    code: Optional[list[Path]] = CodeOption,
+) -> None:
+    """Train a spec over several seeds (finished seeds are kept, interrupted ones resumed); report mean ± std."""
+    from recdiff.training.repeat import run_group, summary_record
+
+    import_code_files(code)
+    spec = load_spec(spec_file, overrides or [])
+    group = run_group(spec, seeds, out, console)
+    if as_json:
+        console.print_json(json.dumps(summary_record(group)))
+        return
+    table = Table(title=f"{group.name}: test metrics over seeds {sorted(group.runs)} (mean ± std)")
+    table.add_column("metric")
+    table.add_column("mean ± std", justify="right")
+    for metric, (mean, std) in group.summary().items():
+        table.add_row(metric.upper(), f"{mean:.4f} ± {std:.4f}")
+    console.print(table)
+    console.print(f"group directory: {group.path}", highlight=False)
+
+
+@app.command()
+@friendly_errors
+def compare(
+    group_a: Path = typer.Argument(..., help="Group directory written by `recdiff repeat` (the baseline)."),
+    group_b: Path = typer.Argument(..., help="Group directory to compare with it."),
+    as_json: bool = typer.Option(False, "--json", help="Print the comparison as one JSON object."),
+) -> None:
+    """Mean ± std of two run groups per test metric, with paired t-test p-values (runs paired by seed)."""
+    from recdiff.training.repeat import compare_groups, load_group
+
+    a, b = load_group(group_a), load_group(group_b)
+    tests = compare_groups(a, b)
+    summary_a, summary_b = a.summary(), b.summary()
+    if as_json:
+        console.print_json(json.dumps({
+            "a": {"path": str(a.path), "name": a.name, "seeds": sorted(a.runs)},
+            "b": {"path": str(b.path), "name": b.name, "seeds": sorted(b.runs)},
+            "metrics": {m: {"a_mean": summary_a[m][0], "a_std": summary_a[m][1], "b_mean": summary_b[m][0],
+                            "b_std": summary_b[m][1], "difference": t.mean_difference, "t": t.t, "df": t.df,
+                            "p": t.p} for m, t in tests.items()},
+        }))
+        return
+    table = Table(title=f"{b.name} against {a.name}: paired t-test over shared seeds")
+    for column in ("metric", f"A: {a.name}", f"B: {b.name}", "B - A", "t", "p"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for metric, t in tests.items():
+        table.add_row(
+            metric.upper(), f"{summary_a[metric][0]:.4f} ± {summary_a[metric][1]:.4f}",
+            f"{summary_b[metric][0]:.4f} ± {summary_b[metric][1]:.4f}", f"{t.mean_difference:+.4f}",
+            f"{t.t:.2f}", f"{t.p:.4f}",
+        )
+    console.print(table)
+
+
+@app.command()
+@friendly_errors
 def plugins(
     kind: Optional[str] = typer.Argument(None, help="Only this component kind."),
     check: bool = typer.Option(False, "--check", help="Exit with code 1 if any plugin fails to load (for plugin CI)."),

@@ -33,6 +33,7 @@ from recdiff.errors import RunError
 from recdiff.evaluation.evaluate import evaluate_model, evaluate_popularity
 from recdiff.models.build import build_model
 from recdiff.models.diffusion import DiffusionRecommender
+from recdiff.spec.loading import load_spec
 from recdiff.spec.models import RunSpec, TrainSpec
 from recdiff.training.checkpoint import load_checkpoint, save_checkpoint
 from recdiff.training.precision import autocast
@@ -186,8 +187,6 @@ class Trainer:
                 f"Run '{run.path}' has no checkpoints/last.pt: it stopped before finishing its first epoch, "
                 f"so there is nothing to resume from. Train it again with `recdiff train {run.spec_path} --out NEW_DIR`."
             )
-        from recdiff.spec.loading import load_spec  # the trainer is imported by the spec's own modules' users
-
         trainer = cls.__new__(cls)
         trainer.spec = load_spec(run.spec_path)
         trainer.console = console or Console()
