@@ -13,12 +13,13 @@ from recdiff.registry import REGISTRIES, registry
 from recdiff.registry.core import Entry, Registry
 
 BUILTINS = {
+    "model": ["diffusion", "sasrec"],
     "schedule": ["linear", "trunc_lin", "cosine", "sqrt", "trunc_cos", "pw_lin"],
     "noise": ["gaussian", "offset"],
     "timestep": ["uniform"],
     "conditioning": ["additive", "cross_attention"],
     "backbone": ["transformer", "gru"],
-    "sampler": ["ddpm"],
+    "sampler": ["ddpm", "ddim", "x0"],
     "scorer": ["dot", "neg_l2", "cosine"],
     "dataset": ["beauty", "toys", "ml-1m"],
 }

@@ -153,3 +153,13 @@ def temporal(data: SequenceData, holdout: float, max_len: int) -> Splits:
         val=_truncated(first[val], end[val], max_len),
         test=_truncated(first[test], end[test], max_len),
     )
+
+
+def longest_per_user(data: SequenceData, split: Split) -> Split:
+    """Each user's example of ``split`` with the latest target (the one whose history contains the others)."""
+    if len(split) == 0:
+        return split
+    users = np.searchsorted(data.offsets, split.end, side="right") - 1
+    order = np.lexsort((split.end, users))
+    last = order[np.r_[users[order][1:] != users[order][:-1], True]]
+    return Split(start=split.start[last], end=split.end[last])

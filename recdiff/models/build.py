@@ -1,4 +1,4 @@
-"""Assemble a DiffusionRecommender from a spec: every component comes from its registry."""
+"""Assemble a model from a spec: the `model` registry picks the family, every component comes from its registry."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from torch import nn
 from recdiff.diffusion.process import GaussianDiffusion
 from recdiff.errors import RecdiffError, SpecError
 from recdiff.models.diffusion import DiffusionRecommender
+from recdiff.models.sasrec import SASRec
 from recdiff.nn.backbones import Backbone
 from recdiff.nn.conditioning import ConditioningBlock
-from recdiff.registry import create
+from recdiff.registry import create, register
 from recdiff.spec.models import ComponentSpec, ModelSpec, RunSpec
 
 
@@ -48,7 +49,7 @@ def initialise(module: nn.Module, spec: ModelSpec) -> None:
             sub.init_parameters()
 
 
-def build_model(spec: RunSpec | ModelSpec, num_items: int, max_len: int | None = None) -> DiffusionRecommender:
+def build_model(spec: RunSpec | ModelSpec, num_items: int, max_len: int | None = None) -> nn.Module:
     """Build (and initialise, from the current torch seed) the model a spec describes.
 
     Args:
@@ -61,10 +62,18 @@ def build_model(spec: RunSpec | ModelSpec, num_items: int, max_len: int | None =
         spec = spec.model
     if max_len is None:
         raise SpecError("build_model needs max_len when given only a model spec; pass max_len=...")
+    model: nn.Module = _create("model", spec.architecture, spec=spec, num_items=num_items, max_len=max_len)  # type: ignore[assignment]
+    initialise(model, spec)
+    return model
+
+
+@register("model", "diffusion")
+def build_diffusion(spec: ModelSpec, num_items: int, max_len: int) -> DiffusionRecommender:
+    """DiffuRec / DiffuRecSys: a DiffusionRecommender assembled from the spec's component slots."""
     m = spec
     process = GaussianDiffusion(_create("schedule", m.schedule, steps=m.steps))  # type: ignore[arg-type]
     backbone = _create("backbone", m.backbone, hidden=m.hidden, dropout=m.dropout)
-    model = DiffusionRecommender(
+    return DiffusionRecommender(
         num_items=num_items,
         hidden=m.hidden,
         max_len=max_len,
@@ -81,5 +90,18 @@ def build_model(spec: RunSpec | ModelSpec, num_items: int, max_len: int | None =
         emb_dropout=m.emb_dropout,
         positional=m.positional,
     )
-    initialise(model, spec)
-    return model
+
+
+@register("model", "sasrec")
+def build_sasrec(spec: ModelSpec, num_items: int, max_len: int) -> SASRec:
+    """SASRec: the spec's backbone trained as a next-item classifier (make it causal, as the `sasrec` preset does)."""
+    return SASRec(
+        num_items=num_items,
+        hidden=spec.hidden,
+        max_len=max_len,
+        backbone=_create("backbone", spec.backbone, hidden=spec.hidden, dropout=spec.dropout),  # type: ignore[arg-type]
+        scorer=_create("scorer", spec.scorer),  # type: ignore[arg-type]
+        dropout=spec.dropout,
+        emb_dropout=spec.emb_dropout,
+        positional=spec.positional,
+    )

@@ -35,6 +35,14 @@ def _registry(kind: str, contract: str, context: tuple[str, ...] = ()) -> Regist
     return Registry(kind, contract, context, loader=_load_components)
 
 
+models = _registry(
+    "model",
+    "`factory(spec: ModelSpec, num_items: int, max_len: int, **params) -> nn.Module` with `loss(history [B, L], "
+    "target [B]) -> scalar`, `represent(history [B, L], noise, ensemble) -> [S, B, H]` (fp32), `scorer` and "
+    "`item_table` [N, H]: evaluation ranks every item by `scorer(represent(...), item_table)`. A model whose "
+    "`supervises_every_position` is true is trained on each user's longest training sequence instead of every prefix.",
+    ("spec", "num_items", "max_len"),
+)
 schedules = _registry(
     "schedule",
     "`factory(steps: int) -> torch.Tensor`: the betas of `steps` diffusion steps, float64 of shape "
@@ -55,9 +63,10 @@ timesteps = _registry(
 conditionings = _registry(
     "conditioning",
     "`factory(hidden: int, num_blocks: int, dropout: float, **params) -> ConditioningBlock` (an nn.Module); "
-    "`block(history [B, L, H], target [B, H], mask [B, L]) -> [B, L, H]` once before the backbone and "
-    "`block.before_block(i, hidden [B, L, H], target [B, H], mask [B, L]) -> [B, L, H]` before block i. "
-    "`target` is the noised target plus its step embedding, `x + d`.",
+    "`block(history [B, L, H], target [B, H], mask [B, L], noise) -> [B, L, H]` once before the backbone and "
+    "`block.before_block(i, hidden [B, L, H], target [B, H], mask [B, L], noise) -> [B, L, H]` before block i. "
+    "`target` is the noised target plus its step embedding, `x + d`; `noise` is the batch's NoiseStream, the "
+    "only source of randomness a block may use.",
     ("hidden", "num_blocks", "dropout"),
 )
 backbones = _registry(
@@ -70,12 +79,15 @@ backbones = _registry(
 samplers = _registry(
     "sampler",
     "`factory(process: GaussianDiffusion, **params) -> ReverseSampler`; "
-    "`sampler(denoise, x_T [B, H]) -> x_0 [B, H]` where `denoise(x_t [B, H], t [B]) -> x0_hat [B, H]`.",
+    "`sampler(denoise, x_T [B, H], noise) -> x_0 [B, H]` where `denoise(x_t [B, H], t [B]) -> x0_hat [B, H]` "
+    "and step noise is drawn from the NoiseStream `noise`; `sampler.evaluations` is its number of denoise calls.",
     ("process",),
 )
 scorers = _registry(
     "scorer",
-    "`factory(**params) -> Scorer`; `scorer(x0 [B, H], items [N, H]) -> scores [B, N]` (higher ranks first).",
+    "`factory(**params) -> Scorer`; `scorer(x0 [B, H], items [N, H]) -> scores [B, N]` (higher ranks first), "
+    "each column independent of the others (items are scored a slice at a time); `scorer.paired(x0, items [B, H]) "
+    "-> [B]` scores row b against item b.",
 )
 
 datasets = _registry(
@@ -86,7 +98,8 @@ datasets = _registry(
 )
 
 REGISTRIES: dict[str, Registry] = {
-    r.kind: r for r in (schedules, noises, timesteps, conditionings, backbones, samplers, scorers, datasets)
+    r.kind: r
+    for r in (models, schedules, noises, timesteps, conditionings, backbones, samplers, scorers, datasets)
 }
 
 

@@ -17,6 +17,7 @@ from recdiff.spec.presets import PRESETS
 
 #: Spec sections holding component slots, and the registry kind of each slot.
 COMPONENT_SLOTS: dict[str, str] = {
+    "model.architecture": "model",
     "model.schedule": "schedule",
     "model.noise": "noise",
     "model.timestep": "timestep",

@@ -136,6 +136,11 @@ class ModelSpec(StrictModel):
         "xavier", description="Initialisation of linear and embedding weights: Xavier-normal, or N(0, init_std)."
     )
     init_std: float = Field(0.02, gt=0.0, description="Standard deviation used when `init` is `normal`.")
+    architecture: ComponentSpec = _slot(
+        "diffusion",
+        "Model family (kind `model`): `diffusion` (DiffuRec / DiffuRecSys, built from the slots below) or "
+        "`sasrec` (the backbone as a next-item classifier; it uses only hidden, dropouts, positional, init and backbone).",
+    )
     steps: int = Field(32, ge=1, le=10000, description="Number of diffusion steps T.")
     schedule: ComponentSpec = _slot("trunc_lin", "Beta schedule (kind `schedule`).")
     noise: ComponentSpec = _slot("gaussian", "Training noise (kind `noise`).")

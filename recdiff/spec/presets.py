@@ -21,4 +21,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     "diffurec": _paper_setup("additive", "gaussian"),
     "diffurecsys-v1": _paper_setup("cross_attention", "gaussian"),
     "diffurecsys": _paper_setup("cross_attention", "offset"),
+    "sasrec": {
+        "model": {
+            "architecture": {"name": "sasrec"},
+            "positional": True,
+            "backbone": {"name": "transformer", "params": {"causal": True}},
+        }
+    },
 }

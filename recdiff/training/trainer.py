@@ -23,9 +23,11 @@ from rich.progress import (
 from recdiff.data import (
     PreprocessReport,
     SequenceData,
+    Split,
     Splits,
     batch_indices,
     load_data,
+    longest_per_user,
     make_batch,
     make_splits,
 )
@@ -64,7 +66,7 @@ class Prepared:
     spec: RunSpec
     data: SequenceData
     splits: Splits
-    model: DiffusionRecommender
+    model: torch.nn.Module
     device: torch.device
     report: PreprocessReport | None = None
 
@@ -94,14 +96,26 @@ def make_optimizer(model: torch.nn.Module, train: TrainSpec) -> torch.optim.Opti
     return torch.optim.Adam(model.parameters(), lr=train.lr, weight_decay=train.weight_decay, foreach=True)
 
 
-def compile_model(model: DiffusionRecommender) -> None:
-    """`torch.compile` the approximator, the part run once per training step and T times per sample.
+def training_examples(prepared: Prepared) -> Split:
+    """The examples a model trains on: every prefix, or each user's longest one for a model that
+    supervises every position (SASRec), where shorter prefixes would only repeat its labels."""
+    if getattr(prepared.model, "supervises_every_position", False):
+        return longest_per_user(prepared.data, prepared.splits.train)
+    return prepared.splits.train
+
+
+def compile_model(model: torch.nn.Module) -> None:
+    """`torch.compile` the approximator (run once per training step and T times per sample) or, for
+    other model families, the whole forward pass.
 
     The compiled function replaces the bound method on this instance only, so parameter names
     and checkpoints are those of the plain model. Shapes vary with every batch (length
     bucketing), hence ``dynamic=True`` rather than one graph per length.
     """
-    model.approximate = torch.compile(model.approximate, dynamic=True)  # type: ignore[method-assign]
+    if isinstance(model, DiffusionRecommender):
+        model.approximate = torch.compile(model.approximate, dynamic=True)  # type: ignore[method-assign]
+    else:
+        model.compile(dynamic=True)
 
 
 @dataclass
@@ -249,8 +263,9 @@ class Trainer:
     def train_epoch(self, epoch: int, progress: Progress) -> dict[str, float]:
         """One pass over the (seeded, length-bucketed) training batches."""
         p, t = self.prepared, self.spec.train
+        split = training_examples(p)
         order = batch_indices(
-            p.splits.train, t.batch_size, shuffle=True, bucket=t.bucket,
+            split, t.batch_size, shuffle=True, bucket=t.bucket,
             generator=np.random.default_rng([self.spec.seed, epoch]),
         )[: t.max_batches]
         self.model.train()
@@ -258,7 +273,7 @@ class Trainer:
         total_loss, examples, start = 0.0, 0, time.perf_counter()
         non_blocking = p.device.type == "cuda"
         for step, index in enumerate(order, 1):
-            batch = make_batch(p.data, p.splits.train, index).to(p.device, non_blocking=non_blocking)
+            batch = make_batch(p.data, split, index).to(p.device, non_blocking=non_blocking)
             with autocast(p.device, t.precision):
                 loss = self.model.loss(batch.history, batch.target)
             self.optimizer.zero_grad(set_to_none=True)
@@ -286,7 +301,7 @@ class Trainer:
         t = spec.train
         self.console.print(
             f"[bold]recdiff[/] {spec.name}: {p.data.num_users:,} users, {p.data.num_items:,} items, "
-            f"{len(p.splits.train):,} training examples, {sum(x.numel() for x in self.model.parameters()):,} "
+            f"{len(training_examples(p)):,} training examples, {sum(x.numel() for x in self.model.parameters()):,} "
             f"parameters, device {p.device} → {run.path}"
         )
         if p.report is not None:

@@ -1,0 +1,96 @@
+"""SASRec: the approximator's Transformer as a plain next-item classifier, the non-diffusion baseline.
+
+Kang and McAuley (ICDM 2018) with full cross-entropy over all items instead of sampled
+negatives: causal self-attention over the history, and every real position predicts the item
+that follows it. It shares the item table, backbone, scorer and evaluation code path with the
+diffusion models, so a comparison differs only in the model.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from recdiff.nn.backbones import Backbone
+from recdiff.nn.layers import Dropout
+from recdiff.nn.randomness import NoiseStream
+from recdiff.nn.scorers import Scorer
+
+
+class SASRec(nn.Module):
+    """Next-item classifier over left-padded histories; `represent` is the newest position's output.
+
+    Args:
+        num_items: Real items; ids are 1..num_items, id 0 is padding.
+        hidden: Embedding and backbone width H.
+        max_len: Longest history (size of the positional table).
+        backbone: Built backbone; it should be causal, or every position would see its own target.
+        scorer: Scores representations against the item table (the inner product in SASRec).
+        dropout: Dropout on the backbone output.
+        emb_dropout: Dropout on history embeddings.
+        positional: Whether learned positional embeddings are added (SASRec's default).
+    """
+
+    supervises_every_position = True
+    """Trained on each user's longest training sequence, every position predicting the next item."""
+
+    def __init__(
+        self,
+        num_items: int,
+        hidden: int,
+        max_len: int,
+        backbone: Backbone,
+        scorer: Scorer,
+        dropout: float = 0.1,
+        emb_dropout: float = 0.3,
+        positional: bool = True,
+    ) -> None:
+        super().__init__()
+        self.num_items = num_items
+        self.item_embedding = nn.Embedding(num_items + 1, hidden, padding_idx=0)
+        self.position_embedding = nn.Embedding(max_len, hidden) if positional else None
+        self.emb_dropout = Dropout(emb_dropout)
+        self.emb_norm = nn.LayerNorm(hidden)
+        self.backbone = backbone
+        self.out_dropout = Dropout(dropout)
+        self.out_norm = nn.LayerNorm(hidden)
+        self.scorer = scorer
+
+    @property
+    def item_table(self) -> torch.Tensor:
+        """Embeddings of the real items [N, H] (padding excluded)."""
+        return self.item_embedding.weight[1:]
+
+    def encode(self, history: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """history [B, L] left-padded ids -> embeddings [B, L, H] and mask [B, L] (True on real items)."""
+        mask = history > 0
+        h = self.item_embedding(history)
+        if self.position_embedding is not None:
+            from_end = torch.arange(history.shape[1] - 1, -1, -1, device=history.device).clamp(
+                max=self.position_embedding.num_embeddings - 1
+            )
+            h = h + self.position_embedding(from_end)[None]
+        return self.emb_norm(self.emb_dropout(h)), mask
+
+    def loss(self, history: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Mean cross-entropy over all items at every real position; position i's label is item i + 1.
+
+        history [B, L] left-padded, target [B] the item after the last one. Logits are made only
+        for real positions, so padding costs no item-table product.
+        """
+        h, mask = self.encode(history)
+        out = self.out_norm(self.out_dropout(self.backbone(h, mask, lambda index, hidden: hidden)))
+        labels = torch.cat([history[:, 1:], target[:, None]], dim=1)
+        logits = self.scorer(out[mask], self.item_table)
+        return F.cross_entropy(logits.float(), labels[mask] - 1)
+
+    def represent(self, history: torch.Tensor, noise: NoiseStream | None = None, ensemble: int = 1) -> torch.Tensor:
+        """The newest position's output [1, B, H]: the model is deterministic, so an ensemble is one run."""
+        h, mask = self.encode(history)
+        out = self.backbone.last(h, mask, lambda index, hidden: hidden)
+        return self.out_norm(self.out_dropout(out)).float()[None]
+
+    def forward(self, history: torch.Tensor) -> torch.Tensor:
+        """Scores [B, N] of every real item (column i is item id i + 1), in fp32."""
+        return self.scorer(self.represent(history)[0], self.item_table.float())
