@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import torch
 import yaml
 from conftest import TINY, assert_clean_failure, flat, invoke, read_results, set_args, write_spec
@@ -313,3 +315,21 @@ def test_console_script_reports_errors_without_traceback(tmp_path: Path) -> None
     assert done.returncode == 1
     assert "train.epochs" in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
+
+
+def test_analyze_writes_group_metrics_and_figures(tmp_path: Path, trained_run: tuple[Path, object]) -> None:
+    run_dir, _ = trained_run
+    result = invoke("analyze", run_dir, "--out", tmp_path / "analysis", "--points", "100", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    items, lengths = report["groups"]["items"], report["groups"]["lengths"]
+    total = sum(row["count"] for row in items)
+    assert total == sum(row["count"] for row in lengths) == 120  # eval.max_users of the TINY budget
+    # the groups partition the evaluated examples: their hit counts add up to the overall HR@10
+    overall = read_results(run_dir)["test"]["hr@10"]
+    assert sum(row["hr@10"] * row["count"] for row in items) / total == pytest.approx(overall)
+    for name in ("analysis.json", "groups.png", "representations.png"):
+        assert (tmp_path / "analysis" / name).stat().st_size > 0
+    assert report["projection"] in ("t-SNE", "PCA")
+    table = invoke("analyze", run_dir, "--out", tmp_path / "again", "--no-plots")
+    assert table.exit_code == 0 and "long tail" in table.output and not (tmp_path / "again" / "groups.png").exists()

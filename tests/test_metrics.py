@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -116,3 +118,44 @@ def test_evaluate_popularity_hand_worked() -> None:
     assert result["hr@3"] == pytest.approx(2 / 3)
     assert result["ndcg@3"] == pytest.approx((0.5 + 0.5) / 3)
     assert result["mrr"] == pytest.approx((1 / 4 + 1 / 3 + 1 / 3) / 3)  # 11/36
+
+
+# RQ3 analysis groups
+
+def test_head_items_are_the_most_frequent_fifth() -> None:
+    from recdiff.evaluation.analysis import head_items
+
+    counts = np.array([5, 50, 1, 7, 50, 0, 3, 2, 9, 4])
+    # ceil(0.2 * 10) = 2 head items: the two with 50 (ids 1 and 4)
+    assert np.flatnonzero(head_items(counts)).tolist() == [1, 4]
+    # 11 items -> ceil(2.2) = 3; ties broken by the lower id
+    assert np.flatnonzero(head_items(np.array([1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2]))).tolist() == [0, 1, 10]
+
+
+def test_length_groups_are_quintile_ranges() -> None:
+    from recdiff.evaluation.analysis import length_groups
+
+    index, ranges = length_groups(np.arange(1, 11))
+    assert index.tolist() == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
+    assert ranges == [(1, 2), (3, 4), (5, 6), (7, 8), (9, 10)]
+    # many equal lengths merge quantiles: fewer groups, each still a range of lengths
+    index, ranges = length_groups(np.array([3, 3, 3, 3, 3, 3, 3, 3, 9, 10]))
+    assert index.tolist() == [0] * 8 + [1, 1] and ranges == [(3, 3), (9, 10)]
+
+
+def test_analysis_metrics_by_hand() -> None:
+    from recdiff.evaluation.analysis import analyze_ranks
+
+    counts = np.array([10, 1, 1, 1, 1, 1, 1, 1, 1, 1])  # item 0 is the only head item
+    targets = np.array([0, 0, 3, 5, 7])
+    ranks = np.array([1, 3, 1, 20, 2])
+    lengths = np.array([2, 4, 6, 8, 10])
+    groups = analyze_ranks(ranks, targets, lengths, counts, [1, 5])
+    head, tail = groups["items"]
+    assert head.count == 2 and tail.count == 3
+    assert head.metrics["hr@1"] == pytest.approx(0.5)
+    assert head.metrics["ndcg@5"] == pytest.approx((1 + 1 / math.log2(4)) / 2)
+    assert tail.metrics["hr@5"] == pytest.approx(2 / 3)
+    assert tail.metrics["mrr"] == pytest.approx((1 + 1 / 20 + 1 / 2) / 3)
+    assert [g.count for g in groups["lengths"]] == [1, 1, 1, 1, 1]
+    assert groups["lengths"][3].metrics["hr@5"] == 0.0 and groups["lengths"][4].name == "length 10"

@@ -156,6 +156,38 @@ def compare(
 
 @app.command()
 @friendly_errors
+def analyze(
+    run_dir: Path = typer.Argument(..., help="A run directory written by `recdiff train`."),
+    split: str = typer.Option("test", "--split", help="`val` or `test`."),
+    checkpoint: str = typer.Option("best", "--checkpoint", help="`best` or `last`."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for analysis.json and the PNGs (default RUN_DIR/analysis)."),
+    points: int = typer.Option(3000, "--points", help="Representations drawn in the projection (a seeded sample)."),
+    plots: bool = typer.Option(True, "--plots/--no-plots", help="Write the PNG figures (needs recdiff[plot])."),
+    overrides: Optional[list[str]] = typer.Option(None, "--set", help="Inference setting=value, as for `evaluate`."),
+    as_json: bool = typer.Option(False, "--json", help="Print the group metrics as one JSON object."),
+    code: Optional[list[Path]] = CodeOption,
+) -> None:
+    """Metrics of head vs long-tail targets and of five history-length groups, with bar and projection PNGs."""
+    from recdiff.errors import RunError
+    from recdiff.evaluation.analysis import analyze_run
+
+    import_code_files(code)
+    if split not in ("val", "test") or checkpoint not in ("best", "last"):
+        raise RunError(f"--split must be 'val' or 'test' and --checkpoint 'best' or 'last' (got {split!r}, {checkpoint!r}).")
+    report = analyze_run(run_dir, split, checkpoint, out, points, plots, overrides or [])
+    if as_json:
+        console.print_json(json.dumps(report))
+        return
+    for grouping, rows in report["groups"].items():
+        metrics = {f"{row['group']} (n={row['count']:,})": {k: v for k, v in row.items() if k not in ("group", "count")}
+                   for row in rows if row["count"]}
+        console.print(metrics_table(f"{run_dir}: {split} metrics by {grouping}", metrics))
+    for name, path in report["files"].items():
+        console.print(f"{name}: {path}", highlight=False)
+
+
+@app.command()
+@friendly_errors
 def plugins(
     kind: Optional[str] = typer.Argument(None, help="Only this component kind."),
     check: bool = typer.Option(False, "--check", help="Exit with code 1 if any plugin fails to load (for plugin CI)."),

@@ -18,7 +18,8 @@ RankFn = Callable[[Batch, NoiseStream], torch.Tensor]
 """Maps a batch on the device and its keyed noise to the rank [B] of each target (1 = best)."""
 
 
-def _limit(split: Split, max_users: int | None) -> Split:
+def limit_split(split: Split, max_users: int | None) -> Split:
+    """The first ``max_users`` examples of ``split`` (all of them when None), as evaluation budgets it."""
     if max_users is None or max_users >= len(split):
         return split
     return Split(start=split.start[:max_users], end=split.end[:max_users])
@@ -31,6 +32,28 @@ def evaluation_batches(split: Split, batch_size: int) -> list[np.ndarray]:
 
 
 @torch.inference_mode()
+def rank_examples(
+    rank: RankFn,
+    data: SequenceData,
+    split: Split,
+    batch_size: int = 1024,
+    device: torch.device | str = "cpu",
+    seed: int = 0,
+) -> np.ndarray:
+    """The target rank (1 = best) of every example of `split`, in split order.
+
+    Each example's noise is keyed by (seed, example), so its rank does not depend on the batch
+    size, the batch order, the other examples in its batch or the padding; the caller's random
+    state is left alone.
+    """
+    device = torch.device(device)
+    ranks = np.zeros(len(split), dtype=np.int64)
+    for index in evaluation_batches(split, batch_size):
+        batch = make_batch(data, split, index).to(device, non_blocking=True)
+        ranks[index] = rank(batch, NoiseStream.keyed(seed, batch.example)).cpu().numpy()
+    return ranks
+
+
 def evaluate_ranks(
     rank: RankFn,
     data: SequenceData,
@@ -41,19 +64,35 @@ def evaluate_ranks(
     seed: int = 0,
     max_users: int | None = None,
 ) -> dict[str, float]:
-    """Rank every real item for each example of `split` and return HR@K, NDCG@K and MRR.
-
-    Each example's noise is keyed by (seed, example), so its rank does not depend on the batch
-    size, the batch order, the other examples in its batch or the padding; the caller's random
-    state is left alone.
-    """
-    split = _limit(split, max_users)
-    device = torch.device(device)
+    """Rank every real item for each example of `split` and return HR@K, NDCG@K and MRR (see `rank_examples`)."""
     metrics = RankingMetrics(ks)
-    for index in evaluation_batches(split, batch_size):
-        batch = make_batch(data, split, index).to(device, non_blocking=True)
-        metrics.add(rank(batch, NoiseStream.keyed(seed, batch.example)))
+    metrics.add(torch.from_numpy(rank_examples(rank, data, limit_split(split, max_users), batch_size, device, seed)))
     return metrics.compute()
+
+
+def model_ranker(
+    model: torch.nn.Module,
+    device: torch.device | str = "cpu",
+    precision: str = "fp32",
+    ensemble: int = 1,
+    chunk: int = DEFAULT_CHUNK,
+    keep: Callable[[Batch, torch.Tensor], None] | None = None,
+) -> RankFn:
+    """The rank function of a model: ``represent`` under the precision's autocast, then chunked fp32 ranking.
+
+    Args:
+        model: Has ``represent(history, noise, ensemble) -> [S, B, H]``, ``scorer`` and ``item_table``.
+        keep: Called with each batch and its representations [S, B, H] (for analyses that need them).
+    """
+
+    def rank(batch: Batch, noise: NoiseStream) -> torch.Tensor:
+        with autocast(device, precision):
+            reps = model.represent(batch.history, noise, ensemble)
+        if keep is not None:
+            keep(batch, reps)
+        return chunked_target_ranks(model.scorer, reps, model.item_table, batch.target - 1, chunk)
+
+    return rank
 
 
 def evaluate_model(
@@ -76,13 +115,7 @@ def evaluate_model(
         chunk: Items scored at once.
         kwargs: Passed to :func:`evaluate_ranks` (batch_size, device, seed, max_users).
     """
-    device = torch.device(kwargs.get("device", "cpu"))
-
-    def rank(batch: Batch, noise: NoiseStream) -> torch.Tensor:
-        with autocast(device, precision):
-            reps = model.represent(batch.history, noise, ensemble)
-        return chunked_target_ranks(model.scorer, reps, model.item_table, batch.target - 1, chunk)
-
+    rank = model_ranker(model, kwargs.get("device", "cpu"), precision, ensemble, chunk)
     was_training = model.training
     model.eval()
     try:
