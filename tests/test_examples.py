@@ -8,7 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import REPO
+
+from recdiff import load_spec
 
 
 def test_compose_variant_trains_and_evaluates(tmp_path: Path) -> None:
@@ -24,3 +27,26 @@ def test_compose_variant_trains_and_evaluates(tmp_path: Path) -> None:
     assert results["test"]["hr@10"] >= 3 * results["popularity"]["test"]["hr@10"]
     spec = (out / "spec.yaml").read_text()
     assert "scaled_additive" in spec and "scale: 0.1" in spec
+
+
+PAPER = sorted((REPO / "examples" / "paper").glob("*.yaml"))
+
+
+def test_paper_specs_cover_every_dataset_and_model() -> None:
+    names = {path.stem for path in PAPER}
+    assert names == {f"{d}-{m}" for d in ("beauty", "toys", "ml-1m")
+                     for m in ("diffurec", "diffurecsys-v1", "diffurecsys", "sasrec")}
+
+
+@pytest.mark.parametrize("path", PAPER, ids=[p.stem for p in PAPER])
+def test_paper_specs_follow_the_protocol(path: Path) -> None:
+    spec = load_spec(path)
+    dataset, model = path.stem.split("-", 1) if not path.stem.startswith("ml-1m") else ("ml-1m", path.stem[6:])
+    assert spec.data.name == dataset and spec.preset == model
+    assert (spec.train.epochs, spec.train.batch_size, spec.train.lr, spec.train.lr_step) == (41, 1024, 1e-3, 30)
+    if model == "sasrec":
+        assert spec.model.architecture.name == "sasrec" and spec.model.backbone.params["causal"] is True
+    else:
+        assert spec.model.architecture.name == "diffusion" and spec.model.steps == 32
+        assert spec.model.conditioning.name == ("additive" if model == "diffurec" else "cross_attention")
+        assert spec.model.noise.name == ("offset" if model == "diffurecsys" else "gaussian")
