@@ -7,12 +7,14 @@ The public API: the registry functions (`register`, `create`, `available`), spec
 
 from recdiff.errors import RecdiffError
 from recdiff.evaluation.evaluate import evaluate_model as evaluate
+from recdiff.evaluation.ranking import recommend
 from recdiff.models.build import build_model
 from recdiff.models.diffusion import DiffusionRecommender
+from recdiff.models.sasrec import SASRec
 from recdiff.registry import available, create, register
 from recdiff.spec import RunSpec, load_spec
 from recdiff.training.restore import evaluate_run, load_run
-from recdiff.training.trainer import train
+from recdiff.training.trainer import resume, train
 
 __version__ = "0.1.0"
 
@@ -20,6 +22,7 @@ __all__ = [
     "DiffusionRecommender",
     "RecdiffError",
     "RunSpec",
+    "SASRec",
     "__version__",
     "available",
     "build_model",
@@ -28,6 +31,8 @@ __all__ = [
     "evaluate_run",
     "load_run",
     "load_spec",
+    "recommend",
     "register",
+    "resume",
     "train",
 ]

@@ -162,3 +162,17 @@ def test_bf16_autocast_keeps_loss_and_scores_in_fp32(prepared) -> None:  # type:
     torch.testing.assert_close(reps, fp32, rtol=0.1, atol=0.1)
     metrics = evaluate_model(model, prepared.data, prepared.splits.val, [10], precision="bf16", seed=0)
     assert 0.0 <= metrics["hr@10"] <= 1.0
+
+
+def test_recommend_returns_the_best_item_ids(prepared) -> None:  # type: ignore[no-untyped-def]
+    from recdiff.evaluation.ranking import recommend
+
+    model = prepared.model.train()
+    history = torch.tensor([[0, 3, 4], [5, 6, 7]])
+    ids, scores = recommend(model, history, k=5, noise=NoiseStream(torch.arange(2)), chunk=7)
+    assert model.training  # the caller's mode is restored
+    with torch.no_grad():
+        full = model.eval()(history, NoiseStream(torch.arange(2)))
+    expected_scores, expected_columns = full.topk(5, dim=1)
+    assert torch.equal(ids, expected_columns + 1)
+    torch.testing.assert_close(scores, expected_scores)

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 
 import torch
 
+from recdiff.nn.randomness import NoiseStream
 from recdiff.nn.scorers import Scorer
 
 DEFAULT_CHUNK = 16384
@@ -104,3 +105,28 @@ def chunked_top_k(
             best_scores, order = merged.topk(min(k, merged.shape[1]), dim=1)
             best_rows = merged_rows.gather(1, order)
     return best_scores, best_rows
+
+
+@torch.inference_mode()
+def recommend(
+    model: torch.nn.Module,
+    history: torch.Tensor,
+    k: int = 10,
+    noise: NoiseStream | None = None,
+    ensemble: int = 1,
+    chunk: int = DEFAULT_CHUNK,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The model's top-k item ids [B, k] (best first) and their scores for left-padded histories [B, L].
+
+    Items are scored a slice at a time (see `chunked_top_k`); the model is put in eval mode
+    and restored afterwards. Items already in a history are not removed: the papers' protocol
+    ranks every item.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        reps = model.represent(history, noise, ensemble)
+    finally:
+        model.train(was_training)
+    scores, rows = chunked_top_k(model.scorer, reps, model.item_table, k, chunk)
+    return rows + 1, scores
