@@ -194,6 +194,10 @@ def test_resume_ends_exactly_like_an_uninterrupted_run(tmp_path: Path, monkeypat
     cut = {r["epoch"]: r["loss"] for r in metric_records(tmp_path / "cut") if r["event"] == "epoch"}
     assert cut == losses
     assert {"event": "resume", "after_epoch": 2} in metric_records(tmp_path / "cut")
+    # validations log the wall-clock spent so far (training and validation), carried across the resume
+    for run in ("whole", "cut"):
+        elapsed = [r["elapsed"] for r in metric_records(tmp_path / run) if r["event"] == "eval" and r["split"] == "val"]
+        assert len(elapsed) == 4 and all(b > a > 0 for a, b in zip(elapsed, elapsed[1:]))
 
 
 def test_resume_refuses_finished_and_unstarted_runs(tmp_path: Path, trained_run: tuple[Path, object]) -> None:

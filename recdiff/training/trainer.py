@@ -333,7 +333,8 @@ class Trainer:
                 improved = False
                 if epoch % t.eval_every == 0 or epoch == t.epochs:
                     val = self._evaluate("val")
-                    run.log({"event": "eval", "split": "val", "epoch": epoch, **val})
+                    elapsed = state.seconds + time.perf_counter() - started
+                    run.log({"event": "eval", "split": "val", "epoch": epoch, "elapsed": elapsed, **val})
                     value = val[spec.eval.metric]
                     line += f"  val {spec.eval.metric} {value:.4f}"
                     improved = value > state.best["value"]

@@ -1,0 +1,79 @@
+"""Time-to-quality curves: a validation metric against wall-clock for one or more runs.
+
+    python benchmarks/curves.py RUN_DIR [RUN_DIR ...] [--metric hr@10] [--png curves.png] [--json]
+
+Each point is a validation of the run (its ``metrics.jsonl``): the epoch, the seconds spent
+training and validating up to it (the ``elapsed`` the trainer logs; for runs written before
+it logged that, the sum of the epochs' training seconds, validation excluded), and the
+metric. The summary gives the best value and how long the run took to first come within 1%
+of it. The PNG needs matplotlib (``pip install "recdiff[plot]"``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+
+def curve(run_dir: Path, metric: str) -> dict[str, Any]:
+    """The validation points of one run and when it reached 99% of its best value."""
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    training = 0.0
+    points = []
+    for record in records:
+        if record["event"] == "epoch":
+            training += record["seconds"]
+        elif record["event"] == "eval" and record.get("split") == "val" and metric in record:
+            seconds = record.get("elapsed", training)
+            points.append({"epoch": record["epoch"], "seconds": seconds, metric: record[metric],
+                           "validation_included": "elapsed" in record})
+    if not points:
+        raise SystemExit(f"{run_dir}: no validation records with {metric} in metrics.jsonl")
+    best = max(point[metric] for point in points)
+    reached = next(point for point in points if point[metric] >= 0.99 * best)
+    return {"run": str(run_dir), "points": points, "best": best, "seconds_to_99pct": reached["seconds"],
+            "epochs_to_99pct": reached["epoch"]}
+
+
+def plot(curves: list[dict[str, Any]], metric: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 4))
+    for c in curves:
+        axis.plot([p["seconds"] / 60 for p in c["points"]], [p[metric] for p in c["points"]], marker="o",
+                  label=Path(c["run"]).name)
+    axis.set_xlabel("wall-clock (minutes)")
+    axis.set_ylabel(f"validation {metric.upper()}")
+    axis.grid(alpha=0.3)
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+", type=Path)
+    parser.add_argument("--metric", default="hr@10")
+    parser.add_argument("--png", type=Path, help="Write the curves to this PNG.")
+    parser.add_argument("--json", action="store_true", help="Print one JSON object instead of a table.")
+    args = parser.parse_args(argv)
+    curves = [curve(run, args.metric) for run in args.runs]
+    if args.png is not None:
+        plot(curves, args.metric, args.png)
+    if args.json:
+        print(json.dumps({"metric": args.metric, "curves": curves}))
+        return
+    for c in curves:
+        print(f"{c['run']}: best {args.metric} {c['best']:.4f}; 99% of it after {c['epochs_to_99pct']} epochs, "
+              f"{c['seconds_to_99pct'] / 60:.1f} min")
+        for p in c["points"]:
+            print(f"  epoch {p['epoch']:3d}  {p['seconds'] / 60:7.1f} min  {p[args.metric]:.4f}")
+
+
+if __name__ == "__main__":
+    main()
