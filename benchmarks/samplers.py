@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from recdiff.evaluation.evaluate import evaluate_model
 from recdiff.training.restore import load_run
+from recdiff.training.trainer import evaluate_prepared
 
 DDPM = ["model.sampler.name=ddpm", "model.sampler.params.variance=fixed_large"]
 DEFAULT_SETTINGS = {
@@ -43,14 +43,11 @@ def parse_setting(text: str) -> tuple[str, list[str]]:
 def evaluate_setting(run_dir: Path, overrides: list[str], split: str) -> dict[str, Any]:
     p = load_run(run_dir, "best", overrides)
     e = p.spec.eval
-    examples = getattr(p.splits, split)
     started = time.perf_counter()
-    metrics = evaluate_model(
-        p.model, p.data, examples, e.ks, batch_size=e.batch_size, device=p.device, seed=p.spec.seed,
-        precision=p.spec.train.precision, ensemble=e.ensemble, chunk=e.item_chunk,
-    )
+    metrics = evaluate_prepared(p, split)
     seconds = time.perf_counter() - started
-    return {"metrics": metrics, "seconds": seconds, "users_per_s": len(examples) / seconds,
+    users = min(len(getattr(p.splits, split)), e.max_users or len(getattr(p.splits, split)))
+    return {"metrics": metrics, "seconds": seconds, "users_per_s": users / seconds,
             "sampler": p.spec.model.sampler.model_dump(), "precision": p.spec.train.precision,
             "ensemble": e.ensemble}
 

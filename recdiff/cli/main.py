@@ -63,25 +63,34 @@ def train(
     console.print(f"run directory: {result.run_dir}")
 
 
+InferenceSetOption = typer.Option(
+    None, "--set", help="Inference setting=value, e.g. model.sampler.name=ddim, eval.ensemble=4, train.precision=bf16."
+)
+
+
+def check_split_and_checkpoint(split: str, checkpoint: str) -> None:
+    """Refuse a split other than val/test or a checkpoint other than best/last before any work starts."""
+    from recdiff.errors import RunError
+
+    if split not in ("val", "test") or checkpoint not in ("best", "last"):
+        raise RunError(f"--split must be 'val' or 'test' and --checkpoint 'best' or 'last' (got {split!r}, {checkpoint!r}).")
+
+
 @app.command()
 @friendly_errors
 def evaluate(
     run_dir: Path = typer.Argument(..., help="A run directory written by `recdiff train`."),
     split: str = typer.Option("test", "--split", help="`val` or `test`."),
     checkpoint: str = typer.Option("best", "--checkpoint", help="`best` or `last`."),
-    overrides: Optional[list[str]] = typer.Option(
-        None, "--set", help="Inference setting=value, e.g. model.sampler.name=ddim, eval.ensemble=4, train.precision=bf16."
-    ),
+    overrides: Optional[list[str]] = InferenceSetOption,
     as_json: bool = typer.Option(False, "--json", help="Print the metrics (and the seconds taken) as one JSON object."),
     code: Optional[list[Path]] = CodeOption,
 ) -> None:
     """Re-evaluate a saved run on the validation or test split, optionally with another sampler or precision."""
-    from recdiff.errors import RunError
     from recdiff.training.restore import evaluate_run
 
     import_code_files(code)
-    if split not in ("val", "test") or checkpoint not in ("best", "last"):
-        raise RunError(f"--split must be 'val' or 'test' and --checkpoint 'best' or 'last' (got {split!r}, {checkpoint!r}).")
+    check_split_and_checkpoint(split, checkpoint)
     started = time.perf_counter()
     metrics = evaluate_run(run_dir, split, checkpoint, overrides or [])
     seconds = time.perf_counter() - started
@@ -163,17 +172,15 @@ def analyze(
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for analysis.json and the PNGs (default RUN_DIR/analysis)."),
     points: int = typer.Option(3000, "--points", help="Representations drawn in the projection (a seeded sample)."),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Write the PNG figures (needs recdiff[plot])."),
-    overrides: Optional[list[str]] = typer.Option(None, "--set", help="Inference setting=value, as for `evaluate`."),
+    overrides: Optional[list[str]] = InferenceSetOption,
     as_json: bool = typer.Option(False, "--json", help="Print the group metrics as one JSON object."),
     code: Optional[list[Path]] = CodeOption,
 ) -> None:
     """Metrics of head vs long-tail targets and of five history-length groups, with bar and projection PNGs."""
-    from recdiff.errors import RunError
     from recdiff.evaluation.analysis import analyze_run
 
     import_code_files(code)
-    if split not in ("val", "test") or checkpoint not in ("best", "last"):
-        raise RunError(f"--split must be 'val' or 'test' and --checkpoint 'best' or 'last' (got {split!r}, {checkpoint!r}).")
+    check_split_and_checkpoint(split, checkpoint)
     report = analyze_run(run_dir, split, checkpoint, out, points, plots, overrides or [])
     if as_json:
         console.print_json(json.dumps(report))

@@ -12,7 +12,7 @@ from recdiff.diffusion.samplers import ReverseSampler
 from recdiff.diffusion.timesteps import TimestepSampler
 from recdiff.nn.backbones import Backbone
 from recdiff.nn.conditioning import ConditioningBlock
-from recdiff.nn.layers import Dropout, StepEmbedding
+from recdiff.nn.layers import Dropout, StepEmbedding, embed_history
 from recdiff.nn.randomness import NoiseStream
 from recdiff.nn.scorers import Scorer
 
@@ -75,15 +75,7 @@ class DiffusionRecommender(nn.Module):
 
     def encode_history(self, history: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """history [B, L] left-padded ids -> embeddings [B, L, H] and mask [B, L] (True on real items)."""
-        mask = history > 0
-        h = self.item_embedding(history)
-        if self.position_embedding is not None:
-            length = history.shape[1]
-            from_end = torch.arange(length - 1, -1, -1, device=history.device).clamp(
-                max=self.position_embedding.num_embeddings - 1
-            )
-            h = h + self.position_embedding(from_end)[None]
-        return self.emb_norm(self.emb_dropout(h)), mask
+        return embed_history(history, self.item_embedding, self.position_embedding, self.emb_dropout, self.emb_norm)
 
     def approximate(
         self, h: torch.Tensor, mask: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, noise: NoiseStream

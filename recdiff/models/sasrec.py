@@ -13,7 +13,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from recdiff.nn.backbones import Backbone
-from recdiff.nn.layers import Dropout
+from recdiff.nn.layers import Dropout, embed_history
 from recdiff.nn.randomness import NoiseStream
 from recdiff.nn.scorers import Scorer
 
@@ -64,14 +64,7 @@ class SASRec(nn.Module):
 
     def encode(self, history: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """history [B, L] left-padded ids -> embeddings [B, L, H] and mask [B, L] (True on real items)."""
-        mask = history > 0
-        h = self.item_embedding(history)
-        if self.position_embedding is not None:
-            from_end = torch.arange(history.shape[1] - 1, -1, -1, device=history.device).clamp(
-                max=self.position_embedding.num_embeddings - 1
-            )
-            h = h + self.position_embedding(from_end)[None]
-        return self.emb_norm(self.emb_dropout(h)), mask
+        return embed_history(history, self.item_embedding, self.position_embedding, self.emb_dropout, self.emb_norm)
 
     def loss(self, history: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Mean cross-entropy over all items at every real position; position i's label is item i + 1.

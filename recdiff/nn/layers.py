@@ -19,6 +19,25 @@ def sinusoidal_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0)
     return F.pad(emb, (0, dim % 2))
 
 
+def embed_history(
+    history: torch.Tensor,
+    items: nn.Embedding,
+    positions: nn.Embedding | None,
+    dropout: nn.Module,
+    norm: nn.Module,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """history [B, L] left-padded ids -> norm(dropout(e_i + p_i)) [B, L, H] and mask [B, L] (True on real items).
+
+    Positions count back from the newest item (clamped to the table), so left padding never
+    moves a real item's position embedding.
+    """
+    h = items(history)
+    if positions is not None:
+        from_end = torch.arange(history.shape[1] - 1, -1, -1, device=history.device)
+        h = h + positions(from_end.clamp(max=positions.num_embeddings - 1))[None]
+    return norm(dropout(h)), history > 0
+
+
 class StepEmbedding(nn.Module):
     """Step embedding d: sinusoidal features of the step rescaled to 0..1000, then Linear -> SiLU -> Linear."""
 

@@ -6,11 +6,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from recdiff.errors import CheckpointError, SpecError
-from recdiff.evaluation.evaluate import evaluate_model
 from recdiff.spec.loading import load_spec
 from recdiff.training.checkpoint import load_checkpoint
 from recdiff.training.rundir import RunDir
-from recdiff.training.trainer import Prepared, prepare
+from recdiff.training.trainer import Prepared, evaluate_prepared, prepare
 
 
 INFERENCE_FIELDS = ("model.sampler", "model.scorer", "eval.", "train.precision", "train.device", "train.threads")
@@ -60,10 +59,4 @@ def evaluate_run(
 
     `overrides` change inference settings only (see `load_run`).
     """
-    p = load_run(run_dir, checkpoint, overrides)
-    e = p.spec.eval
-    return evaluate_model(
-        p.model, p.data, getattr(p.splits, split), e.ks, batch_size=e.batch_size,
-        device=p.device, seed=p.spec.seed, max_users=e.max_users, precision=p.spec.train.precision,
-        ensemble=e.ensemble, chunk=e.item_chunk,
-    )
+    return evaluate_prepared(load_run(run_dir, checkpoint, overrides), split)

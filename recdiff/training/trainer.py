@@ -96,6 +96,16 @@ def make_optimizer(model: torch.nn.Module, train: TrainSpec) -> torch.optim.Opti
     return torch.optim.Adam(model.parameters(), lr=train.lr, weight_decay=train.weight_decay, foreach=True)
 
 
+def evaluate_prepared(prepared: Prepared, split: str) -> dict[str, float]:
+    """Evaluate the prepared model on ``split`` (`val` or `test`) with its spec's evaluation settings and seed."""
+    p, e = prepared, prepared.spec.eval
+    return evaluate_model(
+        p.model, p.data, getattr(p.splits, split), e.ks, batch_size=e.batch_size, device=p.device,
+        seed=p.spec.seed, max_users=e.max_users, precision=p.spec.train.precision, ensemble=e.ensemble,
+        chunk=e.item_chunk,
+    )
+
+
 def training_examples(prepared: Prepared) -> Split:
     """The examples a model trains on: every prefix, or each user's longest one for a model that
     supervises every position (SASRec), where shorter prefixes would only repeat its labels."""
@@ -253,12 +263,7 @@ class Trainer:
         }
 
     def _evaluate(self, split: str) -> dict[str, float]:
-        p, e = self.prepared, self.spec.eval
-        return evaluate_model(
-            self.model, p.data, getattr(p.splits, split), e.ks, batch_size=e.batch_size,
-            device=p.device, seed=self.spec.seed, max_users=e.max_users, precision=self.spec.train.precision,
-            ensemble=e.ensemble, chunk=e.item_chunk,
-        )
+        return evaluate_prepared(self.prepared, split)
 
     def train_epoch(self, epoch: int, progress: Progress) -> dict[str, float]:
         """One pass over the (seeded, length-bucketed) training batches."""
