@@ -137,6 +137,17 @@ def test_loss_decreases_on_a_fixed_batch(backbone: str, conditioning: str) -> No
     assert after < 0.5 * before, (before, after)
 
 
+def test_label_smoothing_is_linear_in_its_share() -> None:
+    # same seed, same logits: the loss is (1 - e) * CE + e * uniform-target CE, linear in e
+    model = build("transformer").eval()
+    losses = []
+    for share in (0.0, 0.2, 0.4):
+        model.label_smoothing = share
+        losses.append(seeded(9, model.loss, HISTORY, TARGET).item())
+    assert losses[1] != pytest.approx(losses[0], abs=1e-4)
+    assert losses[2] - losses[1] == pytest.approx(losses[1] - losses[0], abs=1e-5)
+
+
 @pytest.mark.parametrize("conditioning", sorted(CONDITIONINGS))
 def test_prediction_depends_on_the_noised_target(conditioning: str) -> None:
     model = build("transformer", conditioning)

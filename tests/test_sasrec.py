@@ -43,6 +43,18 @@ def test_loss_is_cross_entropy_at_every_real_position() -> None:
     torch.testing.assert_close(model.loss(HISTORY, TARGET), expected)
 
 
+def test_label_smoothing_mixes_in_the_mean_log_probability_over_all_items() -> None:
+    model = build()
+    model.label_smoothing = 0.2
+    h, mask = model.encode(HISTORY)
+    out = model.out_norm(model.backbone(h, mask, lambda index, hidden: hidden))
+    log_p = torch.log_softmax((out @ model.item_table.T)[mask], dim=-1)
+    labels = torch.cat([HISTORY[:, 1:], TARGET[:, None]], dim=1)[mask] - 1
+    picked = -log_p.gather(1, labels[:, None]).squeeze(1)
+    expected = (0.8 * picked - 0.2 * log_p.mean(dim=1)).mean()  # (1 - e) CE + e * uniform-target CE
+    torch.testing.assert_close(model.loss(HISTORY, TARGET), expected)
+
+
 def test_outputs_are_causal_and_padding_free() -> None:
     model = build().eval()
     with torch.no_grad():

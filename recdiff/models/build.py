@@ -89,6 +89,7 @@ def build_diffusion(spec: ModelSpec, num_items: int, max_len: int) -> DiffusionR
         dropout=m.dropout,
         emb_dropout=m.emb_dropout,
         positional=m.positional,
+        label_smoothing=m.label_smoothing,
     )
 
 
@@ -104,4 +105,5 @@ def build_sasrec(spec: ModelSpec, num_items: int, max_len: int) -> SASRec:
         dropout=spec.dropout,
         emb_dropout=spec.emb_dropout,
         positional=spec.positional,
+        label_smoothing=spec.label_smoothing,
     )

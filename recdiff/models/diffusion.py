@@ -33,6 +33,7 @@ class DiffusionRecommender(nn.Module):
         dropout: Dropout on the approximator output.
         emb_dropout: Dropout on history embeddings.
         positional: Whether learned positional embeddings are added to the history.
+        label_smoothing: Share of each label's probability spread over all items in the loss.
     """
 
     def __init__(
@@ -50,9 +51,11 @@ class DiffusionRecommender(nn.Module):
         dropout: float = 0.1,
         emb_dropout: float = 0.3,
         positional: bool = False,
+        label_smoothing: float = 0.0,
     ) -> None:
         super().__init__()
         self.num_items = num_items
+        self.label_smoothing = label_smoothing
         self.item_embedding = nn.Embedding(num_items + 1, hidden, padding_idx=0)
         self.position_embedding = nn.Embedding(max_len, hidden) if positional else None
         self.emb_dropout = Dropout(emb_dropout)
@@ -99,7 +102,7 @@ class DiffusionRecommender(nn.Module):
         x_t = self.process.q_sample(x0, t, self.noise(x0))
         x0_hat = self.approximate(h, mask, x_t, t, NoiseStream.fresh(len(target), history.device))
         logits = x0_hat @ self.item_table.T
-        return F.cross_entropy(logits.float(), target - 1)
+        return F.cross_entropy(logits.float(), target - 1, label_smoothing=self.label_smoothing)
 
     def generate(self, history: torch.Tensor, noise: NoiseStream | None = None) -> torch.Tensor:
         """Run the reverse sampler from x_T ~ N(0, I) drawn from `noise` (fresh when None); returns x_0 [B, H]."""

@@ -30,6 +30,7 @@ class SASRec(nn.Module):
         dropout: Dropout on the backbone output.
         emb_dropout: Dropout on history embeddings.
         positional: Whether learned positional embeddings are added (SASRec's default).
+        label_smoothing: Share of each label's probability spread over all items in the loss.
     """
 
     supervises_every_position = True
@@ -45,9 +46,11 @@ class SASRec(nn.Module):
         dropout: float = 0.1,
         emb_dropout: float = 0.3,
         positional: bool = True,
+        label_smoothing: float = 0.0,
     ) -> None:
         super().__init__()
         self.num_items = num_items
+        self.label_smoothing = label_smoothing
         self.item_embedding = nn.Embedding(num_items + 1, hidden, padding_idx=0)
         self.position_embedding = nn.Embedding(max_len, hidden) if positional else None
         self.emb_dropout = Dropout(emb_dropout)
@@ -76,7 +79,7 @@ class SASRec(nn.Module):
         out = self.out_norm(self.out_dropout(self.backbone(h, mask, lambda index, hidden: hidden)))
         labels = torch.cat([history[:, 1:], target[:, None]], dim=1)
         logits = self.scorer(out[mask], self.item_table)
-        return F.cross_entropy(logits.float(), labels[mask] - 1)
+        return F.cross_entropy(logits.float(), labels[mask] - 1, label_smoothing=self.label_smoothing)
 
     def represent(self, history: torch.Tensor, noise: NoiseStream | None = None, ensemble: int = 1) -> torch.Tensor:
         """The newest position's output [1, B, H]: the model is deterministic, so an ensemble is one run."""

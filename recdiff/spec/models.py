@@ -136,10 +136,13 @@ class ModelSpec(StrictModel):
         "xavier", description="Initialisation of linear and embedding weights: Xavier-normal, or N(0, init_std)."
     )
     init_std: float = Field(0.02, gt=0.0, description="Standard deviation used when `init` is `normal`.")
+    label_smoothing: float = Field(
+        0.0, ge=0.0, lt=1.0, description="Label smoothing of the training cross-entropy over all items (0 in both papers)."
+    )
     architecture: ComponentSpec = _slot(
         "diffusion",
         "Model family (kind `model`): `diffusion` (DiffuRec / DiffuRecSys, built from the slots below) or "
-        "`sasrec` (the backbone as a next-item classifier; it uses only hidden, dropouts, positional, init and backbone).",
+        "`sasrec` (the backbone as a next-item classifier; it uses only hidden, dropouts, positional, init, label_smoothing and backbone).",
     )
     steps: int = Field(32, ge=1, le=10000, description="Number of diffusion steps T.")
     schedule: ComponentSpec = _slot("trunc_lin", "Beta schedule (kind `schedule`).")
