@@ -137,6 +137,28 @@ def test_loss_decreases_on_a_fixed_batch(backbone: str, conditioning: str) -> No
     assert after < 0.5 * before, (before, after)
 
 
+@pytest.mark.parametrize(
+    ("init", "embedding_std", "expected_embedding_std", "expected_linear_std"),
+    [
+        ({"init": "normal", "init_std": 0.02}, None, 0.02, 0.02),
+        ({"init": "normal", "init_std": 0.02}, 1.0, 1.0, 0.02),
+        ({}, 1.0, 1.0, None),  # xavier linears, the original code's N(0, 1) item table
+    ],
+)
+def test_initialisation_scales(
+    init: dict, embedding_std: float | None, expected_embedding_std: float, expected_linear_std: float | None
+) -> None:
+    model = build(**init, embedding_std=embedding_std, positional=True)
+    table = model.item_embedding.weight.detach()
+    assert torch.equal(table[0], torch.zeros(HIDDEN))  # padding row stays zero
+    assert table[1:].std().item() == pytest.approx(expected_embedding_std, rel=0.15)
+    assert model.position_embedding.weight.std().item() == pytest.approx(expected_embedding_std, rel=0.15)
+    linear = model.backbone.blocks[0].ff[0].weight.detach()
+    fan_in, fan_out = linear.shape[1], linear.shape[0]
+    xavier = math.sqrt(2.0 / (fan_in + fan_out))
+    assert linear.std().item() == pytest.approx(expected_linear_std or xavier, rel=0.15)
+
+
 def test_label_smoothing_is_linear_in_its_share() -> None:
     # same seed, same logits: the loss is (1 - e) * CE + e * uniform-target CE, linear in e
     model = build("transformer").eval()

@@ -136,6 +136,12 @@ class ModelSpec(StrictModel):
         "xavier", description="Initialisation of linear and embedding weights: Xavier-normal, or N(0, init_std)."
     )
     init_std: float = Field(0.02, gt=0.0, description="Standard deviation used when `init` is `normal`.")
+    embedding_std: float | None = Field(
+        None,
+        gt=0.0,
+        description="When set, item (and positional) embeddings are drawn from N(0, embedding_std) whatever "
+        "`init` says; 1.0 is the original DiffuRec code's (PyTorch's default) embedding initialisation.",
+    )
     label_smoothing: float = Field(
         0.0, ge=0.0, lt=1.0, description="Label smoothing of the training cross-entropy over all items (0 in both papers)."
     )
