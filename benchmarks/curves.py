@@ -1,24 +1,25 @@
 """Time-to-quality curves: a validation metric against wall-clock for one or more runs.
 
-    python benchmarks/curves.py RUN_DIR [RUN_DIR ...] [--metric hr@10] [--png curves.png] [--json]
+    python benchmarks/curves.py RUN_DIR [RUN_DIR ...] [--metric hr@10] [--reach 0.09 ...] [--png curves.png] [--json]
 
 Each point is a validation of the run (its ``metrics.jsonl``): the epoch, the seconds spent
 training and validating up to it (the ``elapsed`` the trainer logs; for runs written before
 it logged that, the sum of the epochs' training seconds, validation excluded), and the
-metric. The summary gives the best value and how long the run took to first come within 1%
-of it. The PNG needs matplotlib (``pip install "recdiff[plot]"``).
+metric. The summary gives the best value, how long the run took to first come within 1%
+of it, and for each ``--reach`` level the epoch and minutes at which the metric first got there. The PNG needs matplotlib (``pip install "recdiff[plot]"``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 
-def curve(run_dir: Path, metric: str) -> dict[str, Any]:
-    """The validation points of one run and when it reached 99% of its best value."""
+def curve(run_dir: Path, metric: str, levels: Sequence[float] = ()) -> dict[str, Any]:
+    """The validation points of one run, when it reached 99% of its best value and each level."""
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
     training = 0.0
     points = []
@@ -33,8 +34,10 @@ def curve(run_dir: Path, metric: str) -> dict[str, Any]:
         raise SystemExit(f"{run_dir}: no validation records with {metric} in metrics.jsonl")
     best = max(point[metric] for point in points)
     reached = next(point for point in points if point[metric] >= 0.99 * best)
+    first = {level: next((p for p in points if p[metric] >= level), None) for level in levels}
+    reach = [{"level": level, "epoch": p and p["epoch"], "seconds": p and p["seconds"]} for level, p in first.items()]
     return {"run": str(run_dir), "points": points, "best": best, "seconds_to_99pct": reached["seconds"],
-            "epochs_to_99pct": reached["epoch"]}
+            "epochs_to_99pct": reached["epoch"], "reach": reach}
 
 
 def plot(curves: list[dict[str, Any]], metric: str, path: Path) -> None:
@@ -59,10 +62,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--metric", default="hr@10")
+    parser.add_argument("--reach", type=float, action="append", default=[],
+                        help="Report when the metric first reached this value (repeatable).")
     parser.add_argument("--png", type=Path, help="Write the curves to this PNG.")
     parser.add_argument("--json", action="store_true", help="Print one JSON object instead of a table.")
     args = parser.parse_args(argv)
-    curves = [curve(run, args.metric) for run in args.runs]
+    curves = [curve(run, args.metric, args.reach) for run in args.runs]
     if args.png is not None:
         plot(curves, args.metric, args.png)
     if args.json:
@@ -71,6 +76,9 @@ def main(argv: list[str] | None = None) -> None:
     for c in curves:
         print(f"{c['run']}: best {args.metric} {c['best']:.4f}; 99% of it after {c['epochs_to_99pct']} epochs, "
               f"{c['seconds_to_99pct'] / 60:.1f} min")
+        for r in c["reach"]:
+            when = "never" if r["epoch"] is None else f"epoch {r['epoch']}, {r['seconds'] / 60:.1f} min"
+            print(f"  reached {args.metric} {r['level']}: {when}")
         for p in c["points"]:
             print(f"  epoch {p['epoch']:3d}  {p['seconds'] / 60:7.1f} min  {p[args.metric]:.4f}")
 
