@@ -103,6 +103,7 @@ def test_evaluate_with_other_inference_settings(trained_run: tuple[Path, object]
         "x0": ["model.sampler.name=x0"],
         "ensemble": ["eval.ensemble=3", "eval.item_chunk=7"],
         "bf16": ["train.precision=bf16"],
+        "exclude": ["model.exclude_history=true"],
     }.items():
         result = invoke("evaluate", run_dir, "--json", *set_args(settings))
         assert result.exit_code == 0, result.output
@@ -112,6 +113,7 @@ def test_evaluate_with_other_inference_settings(trained_run: tuple[Path, object]
     # another sampler is really used: one call from noise gives other ranks than the trained 8-step chain
     assert runs["x0"] != read_results(run_dir)["test"]
     assert runs["ddim"] != runs["x0"]
+    assert runs["exclude"] != read_results(run_dir)["test"]
 
 
 def test_evaluate_refuses_to_change_the_model(trained_run: tuple[Path, object]) -> None:

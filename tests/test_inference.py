@@ -8,7 +8,7 @@ import torch
 
 import recdiff
 from recdiff.data import Split
-from recdiff.evaluation.evaluate import evaluate_model, evaluate_ranks
+from recdiff.evaluation.evaluate import evaluate_model, evaluate_ranks, model_ranker, rank_examples
 from recdiff.evaluation.metrics import target_ranks
 from recdiff.evaluation.ranking import chunked_target_ranks, chunked_top_k
 from recdiff.nn.randomness import NoiseStream
@@ -107,6 +107,57 @@ def test_chunked_top_k_equals_full_top_k(ensemble: int, chunk: int) -> None:
     expected_values, expected_rows = combined.topk(10, dim=1)
     assert torch.equal(rows, expected_rows)
     torch.testing.assert_close(values, expected_values - (np.log(ensemble) if ensemble > 1 else 0.0))
+
+
+@pytest.mark.parametrize("ensemble", [1, 3])
+@pytest.mark.parametrize("chunk", [1, 6, 40])
+def test_excluded_items_rank_last(ensemble: int, chunk: int) -> None:
+    torch.manual_seed(5)
+    score = recdiff.create("scorer", "dot")
+    reps, table = torch.randn(ensemble, 8, 6), torch.randn(40, 6)
+    target = torch.randint(0, 40, (8,))
+    exclude = torch.randint(-1, 40, (8, 5))
+    exclude[0, 2] = target[0]  # an excluded target ranks last
+    exclude[1] = -1  # a row that excludes nothing
+    combined = torch.stack([score(rep, table).log_softmax(-1) for rep in reps]).logsumexp(0)
+    if ensemble == 1:
+        combined = score(reps[0], table)
+    masked = combined.clone()
+    for row, items in enumerate(exclude):
+        masked[row, items[items >= 0]] = -torch.inf
+    expected = target_ranks(masked, target)
+    assert expected[0] == 40
+    assert torch.equal(chunked_target_ranks(score, reps, table, target, chunk, exclude), expected)
+    assert torch.equal(chunked_target_ranks(score, reps, table, target, chunk, exclude)[1],
+                       chunked_target_ranks(score, reps, table, target, chunk)[1])
+    values, rows = chunked_top_k(score, reps, table, 10, chunk, exclude)
+    for row, items in enumerate(exclude):
+        assert not set(rows[row].tolist()) & set(items[items >= 0].tolist())
+    assert torch.equal(rows, masked.topk(10, dim=1).indices)
+
+
+def test_a_model_that_excludes_its_history_never_recommends_it(prepared) -> None:  # type: ignore[no-untyped-def]
+    p = prepared
+    batch = recdiff.data.make_batch(p.data, p.splits.test, np.arange(16))
+    noise = NoiseStream.keyed(0, batch.example)
+    ids, _ = recdiff.recommend(p.model, batch.history, k=30, noise=noise)
+    assert any(set(r.tolist()) & set(h.tolist()) for r, h in zip(ids, batch.history))  # the check has teeth
+    p.model.eval()
+    plain = rank_examples(model_ranker(p.model), p.data, p.splits.test, seed=3)
+    p.model.exclude_history = True
+    try:
+        ids, _ = recdiff.recommend(p.model, batch.history, k=30, noise=noise)
+        excluding = rank_examples(model_ranker(p.model), p.data, p.splits.test, seed=3)
+    finally:
+        p.model.exclude_history = False
+        p.model.train()
+    assert all(not set(r.tolist()) & set(h.tolist()) for r, h in zip(ids, batch.history))
+    # the synthetic users revisit items: a target seen in the history now ranks last, any other one no lower
+    seen = np.array([p.data.items[end] in p.data.items[start:end]
+                     for start, end in zip(p.splits.test.start, p.splits.test.end)])
+    assert seen.any() and (~seen).any()
+    assert (excluding[seen] == p.data.num_items).all()
+    assert (excluding[~seen] <= plain[~seen]).all() and (excluding[~seen] < plain[~seen]).any()
 
 
 @pytest.mark.parametrize("scorer", ["dot", "neg_l2", "cosine"])

@@ -10,7 +10,7 @@ import torch
 
 from recdiff.data import Batch, SequenceData, Split, make_batch
 from recdiff.evaluation.metrics import RankingMetrics, target_ranks
-from recdiff.evaluation.ranking import DEFAULT_CHUNK, chunked_target_ranks
+from recdiff.evaluation.ranking import DEFAULT_CHUNK, chunked_target_ranks, excluded_rows
 from recdiff.nn.randomness import NoiseStream
 from recdiff.training.precision import autocast
 
@@ -90,7 +90,9 @@ def model_ranker(
             reps = model.represent(batch.history, noise, ensemble)
         if keep is not None:
             keep(batch, reps)
-        return chunked_target_ranks(model.scorer, reps, model.item_table, batch.target - 1, chunk)
+        return chunked_target_ranks(
+            model.scorer, reps, model.item_table, batch.target - 1, chunk, excluded_rows(model, batch.history)
+        )
 
     return rank
 

@@ -8,6 +8,10 @@ first: one pass for it, one for the ranks.
 
 Scoring runs in fp32 with autocast off, whatever precision produced the representations, so
 rankings never depend on bf16 rounding of the scores.
+
+Items to ``exclude`` per row (a model's input history, when it never recommends a seen
+item) get score -inf in every slice and in the target's own score, so an excluded target
+ranks last.
 """
 
 from __future__ import annotations
@@ -37,10 +41,13 @@ def _no_autocast(device: torch.device) -> torch.autocast:
 
 class _Combined:
     """Scores of an [S, B, H] ensemble as one [B, n] score per item: the raw score when S = 1,
-    else log of the mean softmax probability over the runs."""
+    else log of the mean softmax probability over the runs; -inf for the rows' excluded items."""
 
-    def __init__(self, scorer: Scorer, reps: torch.Tensor, table: torch.Tensor, chunk: int) -> None:
+    def __init__(
+        self, scorer: Scorer, reps: torch.Tensor, table: torch.Tensor, chunk: int, exclude: torch.Tensor | None = None
+    ) -> None:
         self.scorer, self.reps, self.table, self.chunk = scorer, reps.float(), table.float(), chunk
+        self.exclude = exclude
         self.log_norm: torch.Tensor | None = None
         if len(reps) > 1:
             parts = [self._raw(part).logsumexp(-1) for part in _slices(len(table), chunk)]
@@ -57,16 +64,29 @@ class _Combined:
 
     def chunks(self) -> Iterator[tuple[slice, torch.Tensor]]:
         for part in _slices(len(self.table), self.chunk):
-            yield part, self._combine(self._raw(part))
+            scores = self._combine(self._raw(part))
+            if self.exclude is not None:
+                inside = (self.exclude >= part.start) & (self.exclude < part.stop)
+                rows = torch.arange(len(scores), device=scores.device)[:, None].expand_as(self.exclude)
+                scores[rows[inside], self.exclude[inside] - part.start] = -math.inf
+            yield part, scores
 
     def of(self, items: torch.Tensor) -> torch.Tensor:
         """[B] combined score of item column ``items[b]`` for row b."""
         raw = torch.stack([self.scorer.paired(rep, self.table[items]) for rep in self.reps])[..., None]
-        return self._combine(raw)[:, 0]
+        scores = self._combine(raw)[:, 0]
+        if self.exclude is not None:
+            scores = scores.masked_fill((self.exclude == items[:, None]).any(dim=1), -math.inf)
+        return scores
 
 
 def chunked_target_ranks(
-    scorer: Scorer, reps: torch.Tensor, table: torch.Tensor, target: torch.Tensor, chunk: int = DEFAULT_CHUNK
+    scorer: Scorer,
+    reps: torch.Tensor,
+    table: torch.Tensor,
+    target: torch.Tensor,
+    chunk: int = DEFAULT_CHUNK,
+    exclude: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Rank [B] of each target among all items: 1 + the other items scored at least as high (ties never help).
 
@@ -76,11 +96,13 @@ def chunked_target_ranks(
         table: [N, H] item embeddings; column i of the scores is row i.
         target: [B] row of each target in ``table``.
         chunk: Items scored at once.
+        exclude: [B, L] rows of ``table`` each row never recommends (negative entries are ignored).
 
-    A NaN target score ranks last (N), as :func:`recdiff.evaluation.metrics.target_ranks` does.
+    A NaN target score ranks last (N), as :func:`recdiff.evaluation.metrics.target_ranks` does,
+    and so does an excluded target.
     """
     with _no_autocast(reps.device):
-        combined = _Combined(scorer, reps, table, chunk)
+        combined = _Combined(scorer, reps, table, chunk, exclude)
         target_score = combined.of(target)[:, None]
         ranks = torch.ones_like(target)
         for part, scores in combined.chunks():
@@ -91,11 +113,19 @@ def chunked_target_ranks(
 
 
 def chunked_top_k(
-    scorer: Scorer, reps: torch.Tensor, table: torch.Tensor, k: int, chunk: int = DEFAULT_CHUNK
+    scorer: Scorer,
+    reps: torch.Tensor,
+    table: torch.Tensor,
+    k: int,
+    chunk: int = DEFAULT_CHUNK,
+    exclude: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The k best items per row: scores [B, k] and table rows [B, k], best first, keeping only k per slice."""
+    """The k best items per row: scores [B, k] and table rows [B, k], best first, keeping only k per slice.
+
+    Rows of ``exclude`` [B, L] score -inf, so they come only after every other item.
+    """
     with _no_autocast(reps.device):
-        combined = _Combined(scorer, reps, table, chunk)
+        combined = _Combined(scorer, reps, table, chunk, exclude)
         best_scores = torch.empty(reps.shape[1], 0, device=reps.device)
         best_rows = torch.empty(reps.shape[1], 0, dtype=torch.long, device=reps.device)
         for part, scores in combined.chunks():
@@ -119,8 +149,8 @@ def recommend(
     """The model's top-k item ids [B, k] (best first) and their scores for left-padded histories [B, L].
 
     Items are scored a slice at a time (see `chunked_top_k`); the model is put in eval mode
-    and restored afterwards. Items already in a history are not removed: the papers' protocol
-    ranks every item.
+    and restored afterwards. Items already in a history are recommended only when the model
+    allows it (`exclude_history`, off by default as in the papers).
     """
     was_training = model.training
     model.eval()
@@ -128,5 +158,14 @@ def recommend(
         reps = model.represent(history, noise, ensemble)
     finally:
         model.train(was_training)
-    scores, rows = chunked_top_k(model.scorer, reps, model.item_table, k, chunk)
+    scores, rows = chunked_top_k(model.scorer, reps, model.item_table, k, chunk, excluded_rows(model, history))
     return rows + 1, scores
+
+
+def excluded_rows(model: torch.nn.Module, history: torch.Tensor) -> torch.Tensor | None:
+    """Item-table rows [B, L] the model never recommends for these histories (padding gives -1), or None.
+
+    A model with ``exclude_history`` set ranks the items of its input history last: for data
+    where users never repeat an item, a seen item cannot be the next one.
+    """
+    return history - 1 if getattr(model, "exclude_history", False) else None

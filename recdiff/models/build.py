@@ -68,6 +68,7 @@ def build_model(spec: RunSpec | ModelSpec, num_items: int, max_len: int | None =
         raise SpecError("build_model needs max_len when given only a model spec; pass max_len=...")
     model: nn.Module = _create("model", spec.architecture, spec=spec, num_items=num_items, max_len=max_len)  # type: ignore[assignment]
     initialise(model, spec)
+    model.exclude_history = spec.exclude_history
     return model
 
 

@@ -36,6 +36,9 @@ class DiffusionRecommender(nn.Module):
         label_smoothing: Share of each label's probability spread over all items in the loss.
     """
 
+    exclude_history: bool = False
+    """Rank the items of the input history last at inference (see `recdiff.evaluation.ranking.excluded_rows`)."""
+
     def __init__(
         self,
         num_items: int,

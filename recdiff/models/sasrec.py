@@ -36,6 +36,9 @@ class SASRec(nn.Module):
     supervises_every_position = True
     """Trained on each user's longest training sequence, every position predicting the next item."""
 
+    exclude_history: bool = False
+    """Rank the items of the input history last at inference (see `recdiff.evaluation.ranking.excluded_rows`)."""
+
     def __init__(
         self,
         num_items: int,

@@ -142,6 +142,12 @@ class ModelSpec(StrictModel):
         description="When set, item (and positional) embeddings are drawn from N(0, embedding_std) whatever "
         "`init` says; 1.0 is the original DiffuRec code's (PyTorch's default) embedding initialisation.",
     )
+    exclude_history: bool = Field(
+        False,
+        description="Never recommend an item of the input history: it gets the lowest score, so it ranks after "
+        "every other item. Suits data where users do not repeat items (the Beauty and ML-1M releases have no "
+        "repeats); off in both papers. An inference setting: a trained run can be evaluated with it.",
+    )
     label_smoothing: float = Field(
         0.0, ge=0.0, lt=1.0, description="Label smoothing of the training cross-entropy over all items (0 in both papers)."
     )

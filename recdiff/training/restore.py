@@ -12,7 +12,9 @@ from recdiff.training.rundir import RunDir
 from recdiff.training.trainer import Prepared, evaluate_prepared, prepare
 
 
-INFERENCE_FIELDS = ("model.sampler", "model.scorer", "eval.", "train.precision", "train.device", "train.threads")
+INFERENCE_FIELDS = (
+    "model.sampler", "model.scorer", "model.exclude_history", "eval.", "train.precision", "train.device", "train.threads",
+)
 """Spec fields an evaluation may override: they change how a trained model is run, not the model."""
 
 
