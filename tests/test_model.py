@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import recdiff
-from recdiff.nn.layers import StepEmbedding, sinusoidal_embedding
+from recdiff.nn.layers import StepEmbedding, mask_seen, sinusoidal_embedding
 from recdiff.nn.randomness import NoiseStream
 
 NUM_ITEMS = 30
@@ -168,6 +168,20 @@ def test_label_smoothing_is_linear_in_its_share() -> None:
         losses.append(seeded(9, model.loss, HISTORY, TARGET).item())
     assert losses[1] != pytest.approx(losses[0], abs=1e-4)
     assert losses[2] - losses[1] == pytest.approx(losses[1] - losses[0], abs=1e-5)
+
+
+def test_mask_seen_keeps_the_label_and_ignores_padding() -> None:
+    logits = torch.zeros(2, 5)
+    masked = mask_seen(logits, torch.tensor([[-1, 1, 3], [2, 2, -1]]), torch.tensor([3, 0]))
+    assert torch.equal(masked.isinf(), torch.tensor([[False, True, False, False, False], [False, False, True, False, False]]))
+    assert torch.equal(logits, torch.zeros(2, 5))  # out of place
+
+
+def test_excluding_history_lowers_the_loss_on_the_same_draws() -> None:
+    model = build("transformer").eval()
+    plain = seeded(9, model.loss, HISTORY, TARGET).item()
+    model.exclude_history = True
+    assert seeded(9, model.loss, HISTORY, TARGET).item() < plain - 1e-4
 
 
 @pytest.mark.parametrize("conditioning", sorted(CONDITIONINGS))

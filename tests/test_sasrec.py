@@ -55,6 +55,22 @@ def test_label_smoothing_mixes_in_the_mean_log_probability_over_all_items() -> N
     torch.testing.assert_close(model.loss(HISTORY, TARGET), expected)
 
 
+def test_excluding_history_leaves_each_positions_seen_items_out_of_its_softmax() -> None:
+    model = build()
+    model.exclude_history = True
+    history = torch.tensor([[0, 3, 4, 3, 5]])  # item 3 comes back as the label of position 2
+    target = torch.tensor([4])
+    h, mask = model.encode(history)
+    logits = model.out_norm(model.backbone(h, mask, lambda index, hidden: hidden))[0] @ model.item_table.T
+    expected = []
+    for position, label in ((1, 4), (2, 3), (3, 5), (4, 4)):
+        row = logits[position].clone()
+        seen = {int(i) for i in history[0, 1 : position + 1]} - {label}
+        row[[i - 1 for i in seen]] = -torch.inf
+        expected.append(F.cross_entropy(row[None], torch.tensor([label - 1])))
+    torch.testing.assert_close(model.loss(history, target), torch.stack(expected).mean())
+
+
 def test_outputs_are_causal_and_padding_free() -> None:
     model = build().eval()
     with torch.no_grad():

@@ -12,7 +12,7 @@ from recdiff.diffusion.samplers import ReverseSampler
 from recdiff.diffusion.timesteps import TimestepSampler
 from recdiff.nn.backbones import Backbone
 from recdiff.nn.conditioning import ConditioningBlock
-from recdiff.nn.layers import Dropout, StepEmbedding, embed_history
+from recdiff.nn.layers import Dropout, StepEmbedding, embed_history, mask_seen
 from recdiff.nn.randomness import NoiseStream
 from recdiff.nn.scorers import Scorer
 
@@ -37,7 +37,8 @@ class DiffusionRecommender(nn.Module):
     """
 
     exclude_history: bool = False
-    """Rank the items of the input history last at inference (see `recdiff.evaluation.ranking.excluded_rows`)."""
+    """Rank the items of the input history last (see `recdiff.evaluation.ranking.excluded_rows`) and leave them
+    out of the training softmax."""
 
     def __init__(
         self,
@@ -97,15 +98,18 @@ class DiffusionRecommender(nn.Module):
     def loss(self, history: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Cross-entropy of softmax(x0_hat . E^T) over all real items; history [B, L], target [B].
 
-        Computed in fp32 whatever the autocast precision of the approximator.
+        Computed in fp32 whatever the autocast precision of the approximator. With
+        ``exclude_history`` the history's items (other than the target) leave the softmax.
         """
         h, mask = self.encode_history(history)
         x0 = self.item_embedding(target)
         t = self.timesteps(x0.shape[0], x0.device)
         x_t = self.process.q_sample(x0, t, self.noise(x0))
         x0_hat = self.approximate(h, mask, x_t, t, NoiseStream.fresh(len(target), history.device))
-        logits = x0_hat @ self.item_table.T
-        return F.cross_entropy(logits.float(), target - 1, label_smoothing=self.label_smoothing)
+        logits = (x0_hat @ self.item_table.T).float()
+        if self.exclude_history:
+            logits = mask_seen(logits, history - 1, target - 1)
+        return F.cross_entropy(logits, target - 1, label_smoothing=self.label_smoothing)
 
     def generate(self, history: torch.Tensor, noise: NoiseStream | None = None) -> torch.Tensor:
         """Run the reverse sampler from x_T ~ N(0, I) drawn from `noise` (fresh when None); returns x_0 [B, H]."""

@@ -13,7 +13,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from recdiff.nn.backbones import Backbone
-from recdiff.nn.layers import Dropout, embed_history
+from recdiff.nn.layers import Dropout, embed_history, mask_seen
 from recdiff.nn.randomness import NoiseStream
 from recdiff.nn.scorers import Scorer
 
@@ -37,7 +37,8 @@ class SASRec(nn.Module):
     """Trained on each user's longest training sequence, every position predicting the next item."""
 
     exclude_history: bool = False
-    """Rank the items of the input history last at inference (see `recdiff.evaluation.ranking.excluded_rows`)."""
+    """Rank the items of the input history last (see `recdiff.evaluation.ranking.excluded_rows`) and leave each
+    position's seen items out of its training softmax."""
 
     def __init__(
         self,
@@ -80,9 +81,14 @@ class SASRec(nn.Module):
         """
         h, mask = self.encode(history)
         out = self.out_norm(self.out_dropout(self.backbone(h, mask, lambda index, hidden: hidden)))
-        labels = torch.cat([history[:, 1:], target[:, None]], dim=1)
-        logits = self.scorer(out[mask], self.item_table)
-        return F.cross_entropy(logits.float(), labels[mask] - 1, label_smoothing=self.label_smoothing)
+        labels = torch.cat([history[:, 1:], target[:, None]], dim=1)[mask] - 1
+        logits = self.scorer(out[mask], self.item_table).float()
+        if self.exclude_history:
+            # position i has seen the items at positions <= i of its own sequence
+            earlier = torch.ones(history.shape[1], history.shape[1], dtype=torch.bool, device=history.device).tril()
+            seen = torch.where(earlier[None], history[:, None, :], 0)[mask] - 1
+            logits = mask_seen(logits, seen, labels)
+        return F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
 
     def represent(self, history: torch.Tensor, noise: NoiseStream | None = None, ensemble: int = 1) -> torch.Tensor:
         """The newest position's output [1, B, H]: the model is deterministic, so an ensemble is one run."""
