@@ -171,7 +171,7 @@ def analyze(
     checkpoint: str = typer.Option("best", "--checkpoint", help="`best` or `last`."),
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for analysis.json and the PNGs (default RUN_DIR/analysis)."),
     points: int = typer.Option(3000, "--points", help="Representations drawn in the projection (a seeded sample)."),
-    plots: bool = typer.Option(True, "--plots/--no-plots", help="Write the PNG figures (needs recdiff[plot])."),
+    plots: bool = typer.Option(True, "--plots/--no-plots", help="Write the PNG figures (needs matplotlib: pip install \"recdiff\\[plot]\")."),
     overrides: Optional[list[str]] = InferenceSetOption,
     as_json: bool = typer.Option(False, "--json", help="Print the group metrics as one JSON object."),
     code: Optional[list[Path]] = CodeOption,
