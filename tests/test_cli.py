@@ -116,6 +116,12 @@ def test_evaluate_with_other_inference_settings(trained_run: tuple[Path, object]
     assert runs["exclude"] != read_results(run_dir)["test"]
 
 
+def test_error_messages_keep_their_brackets(tiny_spec: Path) -> None:
+    # rich would read "[5, 10, 20]" or "recdiff[plot]" as markup; errors are printed escaped
+    output = assert_clean_failure(invoke("spec", "validate", tiny_spec, "--set", "eval.metric=hr@7"))
+    assert "[5, 10, 20]" in output
+
+
 def test_evaluate_refuses_to_change_the_model(trained_run: tuple[Path, object]) -> None:
     run_dir, _ = trained_run
     output = assert_clean_failure(invoke("evaluate", run_dir, "--set", "model.hidden=32"))

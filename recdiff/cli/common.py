@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from recdiff.errors import RecdiffError
@@ -40,7 +41,7 @@ def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return command(*args, **kwargs)
         except RecdiffError as error:
-            error_console.print(f"[bold red]error:[/] {error}", highlight=False)
+            error_console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
             raise typer.Exit(1) from None
 
     return wrapper
