@@ -177,10 +177,12 @@ def test_mask_seen_keeps_the_label_and_ignores_padding() -> None:
     assert torch.equal(logits, torch.zeros(2, 5))  # out of place
 
 
-def test_excluding_history_lowers_the_loss_on_the_same_draws() -> None:
+def test_masking_history_in_the_loss_lowers_it_on_the_same_draws() -> None:
     model = build("transformer").eval()
     plain = seeded(9, model.loss, HISTORY, TARGET).item()
-    model.exclude_history = True
+    model.exclude_history = True  # an inference setting: training is unchanged
+    assert seeded(9, model.loss, HISTORY, TARGET).item() == plain
+    model.mask_history_in_loss = True
     assert seeded(9, model.loss, HISTORY, TARGET).item() < plain - 1e-4
 
 

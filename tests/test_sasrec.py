@@ -55,9 +55,9 @@ def test_label_smoothing_mixes_in_the_mean_log_probability_over_all_items() -> N
     torch.testing.assert_close(model.loss(HISTORY, TARGET), expected)
 
 
-def test_excluding_history_leaves_each_positions_seen_items_out_of_its_softmax() -> None:
+def test_masking_history_leaves_each_positions_seen_items_out_of_its_softmax() -> None:
     model = build()
-    model.exclude_history = True
+    model.mask_history_in_loss = True
     history = torch.tensor([[0, 3, 4, 3, 5]])  # item 3 comes back as the label of position 2
     target = torch.tensor([4])
     h, mask = model.encode(history)

@@ -69,6 +69,7 @@ def build_model(spec: RunSpec | ModelSpec, num_items: int, max_len: int | None =
     model: nn.Module = _create("model", spec.architecture, spec=spec, num_items=num_items, max_len=max_len)  # type: ignore[assignment]
     initialise(model, spec)
     model.exclude_history = spec.exclude_history
+    model.mask_history_in_loss = spec.mask_history_in_loss
     return model
 
 

@@ -37,8 +37,9 @@ class DiffusionRecommender(nn.Module):
     """
 
     exclude_history: bool = False
-    """Rank the items of the input history last (see `recdiff.evaluation.ranking.excluded_rows`) and leave them
-    out of the training softmax."""
+    """Rank the items of the input history last at inference (see `recdiff.evaluation.ranking.excluded_rows`)."""
+    mask_history_in_loss: bool = False
+    """Leave the history's items out of the training softmax (see `loss`)."""
 
     def __init__(
         self,
@@ -99,7 +100,7 @@ class DiffusionRecommender(nn.Module):
         """Cross-entropy of softmax(x0_hat . E^T) over all real items; history [B, L], target [B].
 
         Computed in fp32 whatever the autocast precision of the approximator. With
-        ``exclude_history`` the history's items (other than the target) leave the softmax.
+        ``mask_history_in_loss`` the history's items (other than the target) leave the softmax.
         """
         h, mask = self.encode_history(history)
         x0 = self.item_embedding(target)
@@ -107,7 +108,7 @@ class DiffusionRecommender(nn.Module):
         x_t = self.process.q_sample(x0, t, self.noise(x0))
         x0_hat = self.approximate(h, mask, x_t, t, NoiseStream.fresh(len(target), history.device))
         logits = (x0_hat @ self.item_table.T).float()
-        if self.exclude_history:
+        if self.mask_history_in_loss:
             logits = mask_seen(logits, history - 1, target - 1)
         return F.cross_entropy(logits, target - 1, label_smoothing=self.label_smoothing)
 

@@ -37,8 +37,9 @@ class SASRec(nn.Module):
     """Trained on each user's longest training sequence, every position predicting the next item."""
 
     exclude_history: bool = False
-    """Rank the items of the input history last (see `recdiff.evaluation.ranking.excluded_rows`) and leave each
-    position's seen items out of its training softmax."""
+    """Rank the items of the input history last at inference (see `recdiff.evaluation.ranking.excluded_rows`)."""
+    mask_history_in_loss: bool = False
+    """Leave each position's seen items out of its training softmax."""
 
     def __init__(
         self,
@@ -83,7 +84,7 @@ class SASRec(nn.Module):
         out = self.out_norm(self.out_dropout(self.backbone(h, mask, lambda index, hidden: hidden)))
         labels = torch.cat([history[:, 1:], target[:, None]], dim=1)[mask] - 1
         logits = self.scorer(out[mask], self.item_table).float()
-        if self.exclude_history:
+        if self.mask_history_in_loss:
             # position i has seen the items at positions <= i of its own sequence
             earlier = torch.ones(history.shape[1], history.shape[1], dtype=torch.bool, device=history.device).tril()
             seen = torch.where(earlier[None], history[:, None, :], 0)[mask] - 1
