@@ -165,8 +165,11 @@ def model_tensors(path: Path) -> dict[str, torch.Tensor]:
     return torch.load(path, weights_only=True)["model"]
 
 
-def test_resume_ends_exactly_like_an_uninterrupted_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    spec = load_spec({"name": "resumable", "seed": 3}, RESUMABLE)
+@pytest.mark.parametrize("ema", [None, 0.9])
+def test_resume_ends_exactly_like_an_uninterrupted_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ema: float | None
+) -> None:
+    spec = load_spec({"name": "resumable", "seed": 3, "train": {"ema": ema}}, RESUMABLE)
     whole, _ = quiet_train(spec, tmp_path / "whole")
 
     original = recdiff.training.trainer.Trainer.train_epoch
@@ -198,6 +201,31 @@ def test_resume_ends_exactly_like_an_uninterrupted_run(tmp_path: Path, monkeypat
     for run in ("whole", "cut"):
         elapsed = [r["elapsed"] for r in metric_records(tmp_path / run) if r["event"] == "eval" and r["split"] == "val"]
         assert len(elapsed) == 4 and all(b > a > 0 for a, b in zip(elapsed, elapsed[1:]))
+
+
+def test_ema_weights_follow_the_recursion_and_are_what_is_evaluated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = load_spec({"name": "ema", "seed": 1, "train": {"ema": 0.5}}, [*TINY, "train.epochs=1", "train.max_batches=3"])
+    after_steps: list[dict[str, torch.Tensor]] = []
+    original = recdiff.training.trainer.make_optimizer
+
+    def recording(model, train):  # type: ignore[no-untyped-def]
+        optimizer = original(model, train)
+        optimizer.register_step_post_hook(
+            lambda *_: after_steps.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+        )
+        return optimizer
+
+    monkeypatch.setattr(recdiff.training.trainer, "make_optimizer", recording)
+    quiet_train(spec, tmp_path / "run")
+    assert len(after_steps) == 3
+    state = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)
+    name = "item_embedding.weight"
+    expected = after_steps[0][name]  # the first update copies, then ema = 0.5 ema + 0.5 weights
+    for weights in after_steps[1:]:
+        expected = 0.5 * expected + 0.5 * weights[name]
+    torch.testing.assert_close(state["model"][name], expected)
+    torch.testing.assert_close(state["trained"][name], after_steps[-1][name])
+    assert not torch.equal(state["model"][name], state["trained"][name])
 
 
 def test_resume_refuses_finished_and_unstarted_runs(tmp_path: Path, trained_run: tuple[Path, object]) -> None:

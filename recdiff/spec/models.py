@@ -181,6 +181,13 @@ class TrainSpec(StrictModel):
     lr_step: int = Field(30, ge=1, description="StepLR: epochs between learning-rate decays.")
     lr_gamma: float = Field(0.1, gt=0.0, le=1.0, description="StepLR: factor applied at each decay.")
     grad_clip: float | None = Field(None, gt=0.0, description="Clip the gradient norm to this value (off when empty).")
+    ema: float | None = Field(
+        None,
+        gt=0.0,
+        lt=1.0,
+        description="Keep an exponential moving average of the weights with this decay per optimiser step "
+        "(e.g. 0.999); validation, checkpoints and the test use the averaged weights. Off when empty.",
+    )
     max_batches: int | None = Field(
         None, ge=1, description="Stop each epoch after this many batches (a budget for smoke tests)."
     )

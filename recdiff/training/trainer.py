@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from recdiff.data import (
     PreprocessReport,
@@ -223,7 +224,9 @@ class Trainer:
                 f"Run '{run.path}' was trained on other data than its spec's data now gives; restore the "
                 f"original data file to resume it."
             )
-        trainer.model.load_state_dict(state["model"])
+        trainer.model.load_state_dict(state.get("trained", state["model"]))
+        if trainer.ema is not None:
+            trainer.ema.load_state_dict(state["ema"])
         trainer.optimizer.load_state_dict(state["optimizer"])
         trainer.scheduler.load_state_dict(state["scheduler"])
         trainer.progress = RunProgress(
@@ -241,11 +244,21 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.StepLR(
             self.optimizer, step_size=self.spec.train.lr_step, gamma=self.spec.train.lr_gamma
         )
+        self.ema: AveragedModel | None = None
+        if self.spec.train.ema is not None:
+            self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(self.spec.train.ema), use_buffers=True)
+
+    @property
+    def evaluated(self) -> torch.nn.Module:
+        """The weights that are validated, checkpointed as ``model`` and tested: the average when EMA is on."""
+        return self.model if self.ema is None else self.ema.module
 
     def _state(self, epoch: int, best: dict[str, Any]) -> dict[str, Any]:
         p, progress = self.prepared, self.progress
+        averaged = {} if self.ema is None else {"trained": self.model.state_dict(), "ema": self.ema.state_dict()}
         return {
-            "model": self.model.state_dict(),
+            "model": self.evaluated.state_dict(),
+            **averaged,
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "epoch": epoch,
@@ -263,7 +276,7 @@ class Trainer:
         }
 
     def _evaluate(self, split: str) -> dict[str, float]:
-        return evaluate_prepared(self.prepared, split)
+        return evaluate_prepared(replace(self.prepared, model=self.evaluated), split)
 
     def train_epoch(self, epoch: int, progress: Progress) -> dict[str, float]:
         """One pass over the (seeded, length-bucketed) training batches."""
@@ -286,6 +299,8 @@ class Trainer:
             if t.grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.grad_clip)
             self.optimizer.step()
+            if self.ema is not None:
+                self.ema.update_parameters(self.model)
             total_loss += loss.item() * len(batch)
             examples += len(batch)
             rate = examples / (time.perf_counter() - start)
@@ -357,7 +372,7 @@ class Trainer:
                 stopped = t.patience is not None and state.stale >= t.patience
                 if stopped:
                     self.console.print(f"early stop: no better val {spec.eval.metric} for {state.stale} validations")
-        self.model.load_state_dict(load_checkpoint(run.best_path, p.device)["model"])
+        self.evaluated.load_state_dict(load_checkpoint(run.best_path, p.device)["model"])
         test = self._evaluate("test")
         run.log({"event": "eval", "split": "test", "epoch": state.best["epoch"], "checkpoint": "best", **test})
         result = TrainResult(
