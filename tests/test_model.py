@@ -7,9 +7,10 @@ import math
 import numpy as np
 import pytest
 import torch
+from torch.nn import functional as F
 
 import recdiff
-from recdiff.nn.layers import StepEmbedding, mask_seen, sinusoidal_embedding
+from recdiff.nn.layers import StepEmbedding, cross_entropy, mask_seen, sinusoidal_embedding
 from recdiff.nn.randomness import NoiseStream
 
 NUM_ITEMS = 30
@@ -175,6 +176,20 @@ def test_mask_seen_keeps_the_label_and_ignores_padding() -> None:
     masked = mask_seen(logits, torch.tensor([[-1, 1, 3], [2, 2, -1]]), torch.tensor([3, 0]))
     assert torch.equal(masked.isinf(), torch.tensor([[False, True, False, False, False], [False, False, True, False, False]]))
     assert torch.equal(logits, torch.zeros(2, 5))  # out of place
+
+
+def test_smoothed_cross_entropy_matches_torch_and_skips_masked_items() -> None:
+    torch.manual_seed(10)
+    logits, labels = torch.randn(4, 7), torch.tensor([0, 3, 6, 2])
+    torch.testing.assert_close(cross_entropy(logits, labels, 0.1), F.cross_entropy(logits, labels, label_smoothing=0.1))
+    masked = mask_seen(logits, torch.tensor([[1, 2], [0, -1], [-1, -1], [2, 5]]), labels)
+    loss = cross_entropy(masked, labels, 0.1)
+    assert torch.isfinite(loss)
+    log_p = masked.log_softmax(-1)
+    expected = torch.stack([
+        0.9 * -log_p[row, labels[row]] + 0.1 * -log_p[row][masked[row].isfinite()].mean() for row in range(4)
+    ]).mean()
+    torch.testing.assert_close(loss, expected)
 
 
 def test_masking_history_in_the_loss_lowers_it_on_the_same_draws() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from recdiff.diffusion.noise import NoiseSampler
 from recdiff.diffusion.process import GaussianDiffusion
@@ -12,7 +11,7 @@ from recdiff.diffusion.samplers import ReverseSampler
 from recdiff.diffusion.timesteps import TimestepSampler
 from recdiff.nn.backbones import Backbone
 from recdiff.nn.conditioning import ConditioningBlock
-from recdiff.nn.layers import Dropout, StepEmbedding, embed_history, mask_seen
+from recdiff.nn.layers import Dropout, StepEmbedding, cross_entropy, embed_history, mask_seen
 from recdiff.nn.randomness import NoiseStream
 from recdiff.nn.scorers import Scorer
 
@@ -110,7 +109,7 @@ class DiffusionRecommender(nn.Module):
         logits = (x0_hat @ self.item_table.T).float()
         if self.mask_history_in_loss:
             logits = mask_seen(logits, history - 1, target - 1)
-        return F.cross_entropy(logits, target - 1, label_smoothing=self.label_smoothing)
+        return cross_entropy(logits, target - 1, self.label_smoothing)
 
     def generate(self, history: torch.Tensor, noise: NoiseStream | None = None) -> torch.Tensor:
         """Run the reverse sampler from x_T ~ N(0, I) drawn from `noise` (fresh when None); returns x_0 [B, H]."""

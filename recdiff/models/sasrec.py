@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from recdiff.nn.backbones import Backbone
-from recdiff.nn.layers import Dropout, embed_history, mask_seen
+from recdiff.nn.layers import Dropout, cross_entropy, embed_history, mask_seen
 from recdiff.nn.randomness import NoiseStream
 from recdiff.nn.scorers import Scorer
 
@@ -89,7 +88,7 @@ class SASRec(nn.Module):
             earlier = torch.ones(history.shape[1], history.shape[1], dtype=torch.bool, device=history.device).tril()
             seen = torch.where(earlier[None], history[:, None, :], 0)[mask] - 1
             logits = mask_seen(logits, seen, labels)
-        return F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
+        return cross_entropy(logits, labels, self.label_smoothing)
 
     def represent(self, history: torch.Tensor, noise: NoiseStream | None = None, ensemble: int = 1) -> torch.Tensor:
         """The newest position's output [1, B, H]: the model is deterministic, so an ensemble is one run."""

@@ -30,6 +30,21 @@ def mask_seen(logits: torch.Tensor, seen: torch.Tensor, labels: torch.Tensor) ->
     return logits.index_put((rows[~keep], seen[~keep]), torch.tensor(-math.inf, device=logits.device, dtype=logits.dtype))
 
 
+def cross_entropy(logits: torch.Tensor, labels: torch.Tensor, smoothing: float = 0.0) -> torch.Tensor:
+    """Mean cross-entropy of logits [P, N] against labels [P], label smoothing spread over the finite logits only.
+
+    Items masked to -inf (see `mask_seen`) get no smoothing mass; PyTorch's own smoothing
+    would average their -inf log-probabilities into an infinite loss.
+    """
+    if smoothing == 0.0:
+        return F.cross_entropy(logits, labels)
+    log_p = logits.log_softmax(dim=-1)
+    finite = logits.isfinite()
+    uniform = -(log_p.masked_fill(~finite, 0.0).sum(dim=-1) / finite.sum(dim=-1))
+    picked = -log_p.gather(1, labels[:, None]).squeeze(1)
+    return ((1.0 - smoothing) * picked + smoothing * uniform).mean()
+
+
 def embed_history(
     history: torch.Tensor,
     items: nn.Embedding,
