@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -10,7 +11,9 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO
+from rich.console import Console
 
+import recdiff
 from recdiff import load_spec
 
 
@@ -50,3 +53,14 @@ def test_paper_specs_follow_the_protocol(path: Path) -> None:
         assert spec.model.architecture.name == "diffusion" and spec.model.steps == 32
         assert spec.model.conditioning.name == ("additive" if model == "diffurec" else "cross_attention")
         assert spec.model.noise.name == ("offset" if model == "diffurecsys" else "gaussian")
+
+
+def test_best_beauty_spec_trains_with_its_settings(tmp_path: Path) -> None:
+    # the documented best configuration, on small synthetic data with a batch budget
+    spec = load_spec(REPO / "examples" / "beauty-best.yaml", [
+        "data.name=null", "data.max_len=12", "data.synthetic.users=150", "data.synthetic.items=40",
+        "model.hidden=16", "train.epochs=2", "train.max_batches=3", "train.precision=fp32",
+    ])
+    assert spec.model.exclude_history and spec.model.label_smoothing == 0.1 and spec.model.sampler.name == "x0"
+    result = recdiff.train(spec, tmp_path / "run", console=Console(file=io.StringIO()))
+    assert result.epochs_run == 2 and 0.0 <= result.test["hr@10"] <= 1.0
