@@ -61,6 +61,6 @@ def test_best_beauty_spec_trains_with_its_settings(tmp_path: Path) -> None:
         "data.name=null", "data.max_len=12", "data.synthetic.users=150", "data.synthetic.items=40",
         "model.hidden=16", "train.epochs=2", "train.max_batches=3", "train.precision=fp32",
     ])
-    assert spec.model.exclude_history and spec.model.label_smoothing == 0.1 and spec.model.sampler.name == "x0"
+    assert spec.model.exclude_history and spec.train.lr_step == 6 and spec.model.sampler.name == "x0"
     result = recdiff.train(spec, tmp_path / "run", console=Console(file=io.StringIO()))
     assert result.epochs_run == 2 and 0.0 <= result.test["hr@10"] <= 1.0
