@@ -228,6 +228,20 @@ def test_ema_weights_follow_the_recursion_and_are_what_is_evaluated(tmp_path: Pa
     assert not torch.equal(state["model"][name], state["trained"][name])
 
 
+def test_ema_copy_does_not_call_the_trained_models_compiled_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # torch.compile leaves on the instance a function closing over the instance's own method;
+    # deepcopy keeps functions as they are, so a copy would run the trained model's weights
+    def fake_compile(model: torch.nn.Module) -> None:
+        original = model.approximate  # type: ignore[attr-defined]
+        model.approximate = lambda *args, **kwargs: original(*args, **kwargs)  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(recdiff.training.trainer, "compile_model", fake_compile)
+    spec = load_spec({"name": "ema-compiled", "train": {"ema": 0.9, "compile": True}}, TINY)
+    trainer = recdiff.training.trainer.Trainer(spec, tmp_path / "run", Console(file=io.StringIO()))
+    assert "approximate" in vars(trainer.model)
+    assert getattr(trainer.evaluated.approximate, "__self__", None) is trainer.evaluated
+
+
 def test_resume_refuses_finished_and_unstarted_runs(tmp_path: Path, trained_run: tuple[Path, object]) -> None:
     run_dir, _ = trained_run
     output = assert_clean_failure(invoke("train", "--resume", run_dir))

@@ -115,6 +115,10 @@ def training_examples(prepared: Prepared) -> Split:
     return prepared.splits.train
 
 
+COMPILED_ATTRIBUTES = ("approximate", "_compiled_call_impl")
+"""Instance attributes `compile_model` sets; they are bound to that instance, so copies must drop them."""
+
+
 def compile_model(model: torch.nn.Module) -> None:
     """`torch.compile` the approximator (run once per training step and T times per sample) or, for
     other model families, the whole forward pass.
@@ -247,6 +251,8 @@ class Trainer:
         self.ema: AveragedModel | None = None
         if self.spec.train.ema is not None:
             self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(self.spec.train.ema), use_buffers=True)
+            for compiled in COMPILED_ATTRIBUTES:  # the copy would call the trained model's compiled code
+                vars(self.ema.module).pop(compiled, None)
 
     @property
     def evaluated(self) -> torch.nn.Module:
