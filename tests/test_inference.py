@@ -94,17 +94,21 @@ def test_ensemble_ranks_by_mean_probability(chunk: int) -> None:
     assert torch.equal(chunked_target_ranks(score, reps, table, target, chunk), expected)
 
 
+def full_scores(score, reps: torch.Tensor, table: torch.Tensor) -> torch.Tensor:  # type: ignore[no-untyped-def]
+    """Unchunked reference: the raw scores for one run, else the log of the summed softmax over runs."""
+    if len(reps) == 1:
+        return score(reps[0], table)
+    return torch.stack([score(rep, table).log_softmax(-1) for rep in reps]).logsumexp(0)
+
+
 @pytest.mark.parametrize("ensemble", [1, 3])
 @pytest.mark.parametrize("chunk", [1, 7, 64])
 def test_chunked_top_k_equals_full_top_k(ensemble: int, chunk: int) -> None:
     torch.manual_seed(3)
     score = recdiff.create("scorer", "dot")
     reps, table = torch.randn(ensemble, 5, 8), torch.randn(64, 8)
-    combined = torch.stack([score(rep, table).log_softmax(-1) for rep in reps]).logsumexp(0)
     values, rows = chunked_top_k(score, reps, table, 10, chunk)
-    if ensemble == 1:
-        combined = score(reps[0], table)
-    expected_values, expected_rows = combined.topk(10, dim=1)
+    expected_values, expected_rows = full_scores(score, reps, table).topk(10, dim=1)
     assert torch.equal(rows, expected_rows)
     torch.testing.assert_close(values, expected_values - (np.log(ensemble) if ensemble > 1 else 0.0))
 
@@ -119,10 +123,7 @@ def test_excluded_items_rank_last(ensemble: int, chunk: int) -> None:
     exclude = torch.randint(-1, 40, (8, 5))
     exclude[0, 2] = target[0]  # an excluded target ranks last
     exclude[1] = -1  # a row that excludes nothing
-    combined = torch.stack([score(rep, table).log_softmax(-1) for rep in reps]).logsumexp(0)
-    if ensemble == 1:
-        combined = score(reps[0], table)
-    masked = combined.clone()
+    masked = full_scores(score, reps, table)
     for row, items in enumerate(exclude):
         masked[row, items[items >= 0]] = -torch.inf
     expected = target_ranks(masked, target)

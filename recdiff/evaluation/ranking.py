@@ -48,6 +48,8 @@ class _Combined:
     ) -> None:
         self.scorer, self.reps, self.table, self.chunk = scorer, reps.float(), table.float(), chunk
         self.exclude = exclude
+        if exclude is not None:
+            self.exclude_rows = torch.arange(len(exclude), device=exclude.device)[:, None].expand_as(exclude)
         self.log_norm: torch.Tensor | None = None
         if len(reps) > 1:
             parts = [self._raw(part).logsumexp(-1) for part in _slices(len(table), chunk)]
@@ -67,8 +69,7 @@ class _Combined:
             scores = self._combine(self._raw(part))
             if self.exclude is not None:
                 inside = (self.exclude >= part.start) & (self.exclude < part.stop)
-                rows = torch.arange(len(scores), device=scores.device)[:, None].expand_as(self.exclude)
-                scores[rows[inside], self.exclude[inside] - part.start] = -math.inf
+                scores[self.exclude_rows[inside], self.exclude[inside] - part.start] = -math.inf
             yield part, scores
 
     def of(self, items: torch.Tensor) -> torch.Tensor:

@@ -69,7 +69,6 @@ def build_model(spec: RunSpec | ModelSpec, num_items: int, max_len: int | None =
     model: nn.Module = _create("model", spec.architecture, spec=spec, num_items=num_items, max_len=max_len)  # type: ignore[assignment]
     initialise(model, spec)
     model.exclude_history = spec.exclude_history
-    model.mask_history_in_loss = spec.mask_history_in_loss
     return model
 
 
@@ -96,6 +95,7 @@ def build_diffusion(spec: ModelSpec, num_items: int, max_len: int) -> DiffusionR
         emb_dropout=m.emb_dropout,
         positional=m.positional,
         label_smoothing=m.label_smoothing,
+        mask_history_in_loss=m.mask_history_in_loss,
     )
 
 
@@ -112,4 +112,5 @@ def build_sasrec(spec: ModelSpec, num_items: int, max_len: int) -> SASRec:
         emb_dropout=spec.emb_dropout,
         positional=spec.positional,
         label_smoothing=spec.label_smoothing,
+        mask_history_in_loss=spec.mask_history_in_loss,
     )

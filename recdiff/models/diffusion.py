@@ -33,12 +33,11 @@ class DiffusionRecommender(nn.Module):
         emb_dropout: Dropout on history embeddings.
         positional: Whether learned positional embeddings are added to the history.
         label_smoothing: Share of each label's probability spread over all items in the loss.
+        mask_history_in_loss: Leave seen items out of the training softmax.
     """
 
     exclude_history: bool = False
     """Rank the items of the input history last at inference (see `recdiff.evaluation.ranking.excluded_rows`)."""
-    mask_history_in_loss: bool = False
-    """Leave the history's items out of the training softmax (see `loss`)."""
 
     def __init__(
         self,
@@ -56,10 +55,12 @@ class DiffusionRecommender(nn.Module):
         emb_dropout: float = 0.3,
         positional: bool = False,
         label_smoothing: float = 0.0,
+        mask_history_in_loss: bool = False,
     ) -> None:
         super().__init__()
         self.num_items = num_items
         self.label_smoothing = label_smoothing
+        self.mask_history_in_loss = mask_history_in_loss
         self.item_embedding = nn.Embedding(num_items + 1, hidden, padding_idx=0)
         self.position_embedding = nn.Embedding(max_len, hidden) if positional else None
         self.emb_dropout = Dropout(emb_dropout)

@@ -30,6 +30,7 @@ class SASRec(nn.Module):
         emb_dropout: Dropout on history embeddings.
         positional: Whether learned positional embeddings are added (SASRec's default).
         label_smoothing: Share of each label's probability spread over all items in the loss.
+        mask_history_in_loss: Leave seen items out of the training softmax.
     """
 
     supervises_every_position = True
@@ -37,8 +38,6 @@ class SASRec(nn.Module):
 
     exclude_history: bool = False
     """Rank the items of the input history last at inference (see `recdiff.evaluation.ranking.excluded_rows`)."""
-    mask_history_in_loss: bool = False
-    """Leave each position's seen items out of its training softmax."""
 
     def __init__(
         self,
@@ -51,10 +50,12 @@ class SASRec(nn.Module):
         emb_dropout: float = 0.3,
         positional: bool = True,
         label_smoothing: float = 0.0,
+        mask_history_in_loss: bool = False,
     ) -> None:
         super().__init__()
         self.num_items = num_items
         self.label_smoothing = label_smoothing
+        self.mask_history_in_loss = mask_history_in_loss
         self.item_embedding = nn.Embedding(num_items + 1, hidden, padding_idx=0)
         self.position_embedding = nn.Embedding(max_len, hidden) if positional else None
         self.emb_dropout = Dropout(emb_dropout)

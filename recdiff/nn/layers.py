@@ -22,8 +22,8 @@ def sinusoidal_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0)
 def mask_seen(logits: torch.Tensor, seen: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """logits [P, N] with each row's seen items [P, L] (item rows, negative = none) set to -inf, its label kept.
 
-    Used by models that never recommend a seen item (``exclude_history``) so that training
-    spends nothing pushing those items down; out of place, so autograd sees a plain mask.
+    Used by models trained with ``mask_history_in_loss``, so that training spends nothing
+    pushing seen items down; out of place, so autograd sees a plain mask.
     """
     keep = (seen < 0) | (seen == labels[:, None])
     rows = torch.arange(len(logits), device=logits.device)[:, None].expand_as(seen)

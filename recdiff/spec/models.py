@@ -159,7 +159,7 @@ class ModelSpec(StrictModel):
     architecture: ComponentSpec = _slot(
         "diffusion",
         "Model family (kind `model`): `diffusion` (DiffuRec / DiffuRecSys, built from the slots below) or "
-        "`sasrec` (the backbone as a next-item classifier; it uses only hidden, dropouts, positional, init, label_smoothing and backbone).",
+        "`sasrec` (the backbone as a next-item classifier; it uses only hidden, dropouts, positional, init, label_smoothing, the history settings and backbone).",
     )
     steps: int = Field(32, ge=1, le=10000, description="Number of diffusion steps T.")
     schedule: ComponentSpec = _slot("trunc_lin", "Beta schedule (kind `schedule`).")
