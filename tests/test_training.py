@@ -13,7 +13,8 @@ from rich.console import Console
 
 import recdiff
 from recdiff import RecdiffError, load_spec
-from recdiff.training.trainer import TrainResult
+from recdiff.data import Split
+from recdiff.training.trainer import TrainResult, prepare, training_examples
 
 QUICKSTART = REPO / "examples" / "quickstart.yaml"
 
@@ -300,3 +301,44 @@ def test_compare_needs_shared_seeds(tmp_path: Path, trained_run: tuple[Path, obj
     output = assert_clean_failure(invoke("compare", tmp_path / "a", tmp_path / "b"))
     assert "share 1 seed" in output and "at least two" in output
     assert "no finished run" in assert_clean_failure(invoke("compare", tmp_path / "a", tmp_path))
+
+
+# Final refit on training and validation targets
+
+REFIT = [*TINY, "train.patience=null", "train.fit_on=train+val"]
+
+
+def example_pairs(split: Split) -> set[tuple[int, int]]:
+    return set(zip(split.start.tolist(), split.end.tolist()))
+
+
+@pytest.mark.parametrize("preset", ["diffurec", "sasrec"])
+def test_refit_trains_on_the_validation_targets_too(preset: str) -> None:
+    plain = prepare(load_spec({"name": "plain", "preset": preset}, TINY))
+    refit = prepare(load_spec({"name": "refit", "preset": preset}, REFIT))
+    before, after = example_pairs(training_examples(plain)), example_pairs(training_examples(refit))
+    validation = example_pairs(refit.splits.val)
+    assert validation and not validation & before
+    if preset == "diffurec":  # every prefix: the training examples plus each validation example
+        assert after == before | validation
+    else:  # one example per user, the longest: now the validation history with its target
+        assert after == validation
+
+
+def test_refit_never_validates_and_tests_its_last_epoch(tmp_path: Path) -> None:
+    result, printed = quiet_train(load_spec({"name": "refit"}, REFIT), tmp_path / "run")
+    assert "no validation" in printed
+    assert result.best_epoch == result.epochs_run == 2 and result.val == {}
+    records = metric_records(tmp_path / "run")
+    assert [r["split"] for r in records if r["event"] == "eval"] == ["test"]
+    best = torch.load(tmp_path / "run" / "checkpoints" / "best.pt", weights_only=True)
+    last = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)
+    assert best["epoch"] == last["epoch"] == 2
+    assert recdiff.evaluate_run(tmp_path / "run", "test") == result.test
+    with pytest.raises(RecdiffError, match="trained on the validation targets"):
+        recdiff.evaluate_run(tmp_path / "run", "val")
+
+
+def test_refit_with_early_stopping_is_a_spec_error() -> None:
+    with pytest.raises(RecdiffError, match="patience: null"):
+        load_spec({"name": "refit"}, [*TINY, "train.fit_on=train+val", "train.patience=3"])

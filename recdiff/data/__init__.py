@@ -8,7 +8,7 @@ from recdiff.data.loading import LoadedData, load_data
 from recdiff.data.preprocess import PreprocessReport, preprocess
 from recdiff.data.readers import read_interactions
 from recdiff.data.sequences import SequenceData
-from recdiff.data.splits import Split, Splits, leave_one_out, longest_per_user, make_splits, temporal
+from recdiff.data.splits import Split, Splits, joined, leave_one_out, longest_per_user, make_splits, temporal
 from recdiff.data.synthetic import generate_synthetic
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "Splits",
     "batch_indices",
     "generate_synthetic",
+    "joined",
     "leave_one_out",
     "longest_per_user",
     "load_data",

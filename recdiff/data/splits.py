@@ -155,6 +155,11 @@ def temporal(data: SequenceData, holdout: float, max_len: int) -> Splits:
     )
 
 
+def joined(*splits: Split) -> Split:
+    """The examples of all ``splits`` as one split (e.g. training and validation targets for a final refit)."""
+    return Split(start=np.concatenate([s.start for s in splits]), end=np.concatenate([s.end for s in splits]))
+
+
 def longest_per_user(data: SequenceData, split: Split) -> Split:
     """Each user's example of ``split`` with the latest target (the one whose history contains the others)."""
     if len(split) == 0:

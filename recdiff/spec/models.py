@@ -204,6 +204,22 @@ class TrainSpec(StrictModel):
     patience: int | None = Field(
         10, ge=1, description="Stop after this many validations without a better validation metric (never when empty)."
     )
+    fit_on: Literal["train", "train+val"] = Field(
+        "train",
+        description="`train+val` also trains on the validation targets: the final refit once `epochs` has been "
+        "chosen on validation (the best epoch of a run with `train`). Nothing is validated, since the "
+        "validation targets are seen, so `patience` must be empty; the last epoch is the model tested. The "
+        "papers train on `train` only.",
+    )
+
+    @model_validator(mode="after")
+    def _refit_has_no_validation(self) -> TrainSpec:
+        if self.fit_on == "train+val" and self.patience is not None:
+            raise ValueError(
+                "fit_on is 'train+val', so nothing is validated and early stopping has nothing to count: set "
+                "`patience: null` and `epochs` to the best epoch of a run trained with `fit_on: train`"
+            )
+        return self
 
     @field_validator("device")
     @classmethod

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from recdiff.errors import CheckpointError, SpecError
+from recdiff.errors import CheckpointError, RunError, SpecError
 from recdiff.spec.loading import load_spec
 from recdiff.training.checkpoint import load_checkpoint
 from recdiff.training.rundir import RunDir
@@ -61,4 +61,11 @@ def evaluate_run(
 
     `overrides` change inference settings only (see `load_run`).
     """
-    return evaluate_prepared(load_run(run_dir, checkpoint, overrides), split)
+    prepared = load_run(run_dir, checkpoint, overrides)
+    if split == "val" and prepared.spec.train.fit_on == "train+val":
+        raise RunError(
+            f"Run '{run_dir}' was trained on the validation targets (train.fit_on: train+val), so its validation "
+            f"metrics would only measure memorisation. Evaluate it on the test split, and validate a run "
+            f"trained with fit_on: train."
+        )
+    return evaluate_prepared(prepared, split)

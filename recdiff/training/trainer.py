@@ -27,6 +27,7 @@ from recdiff.data import (
     Split,
     Splits,
     batch_indices,
+    joined,
     load_data,
     longest_per_user,
     make_batch,
@@ -109,10 +110,14 @@ def evaluate_prepared(prepared: Prepared, split: str) -> dict[str, float]:
 
 def training_examples(prepared: Prepared) -> Split:
     """The examples a model trains on: every prefix, or each user's longest one for a model that
-    supervises every position (SASRec), where shorter prefixes would only repeat its labels."""
+    supervises every position (SASRec), where shorter prefixes would only repeat its labels.
+    With ``train.fit_on: train+val`` the validation targets are training targets too."""
+    split = prepared.splits.train
+    if prepared.spec.train.fit_on == "train+val":
+        split = joined(split, prepared.splits.val)
     if getattr(prepared.model, "supervises_every_position", False):
-        return longest_per_user(prepared.data, prepared.splits.train)
-    return prepared.splits.train
+        return longest_per_user(prepared.data, split)
+    return split
 
 
 COMPILED_ATTRIBUTES = ("approximate", "_compiled_call_impl")
@@ -348,6 +353,9 @@ class Trainer:
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TimeElapsedColumn(), TextColumn("{task.fields[info]}"))
         stopped = t.patience is not None and state.stale >= t.patience
+        refit = t.fit_on == "train+val"
+        if refit:
+            self.console.print("training on the training and validation targets (fit_on: train+val): no validation")
         with Progress(*columns, console=self.console, transient=True) as progress:
             for epoch in range(state.epoch + 1, t.epochs + 1):
                 if stopped:
@@ -357,7 +365,9 @@ class Trainer:
                 run.log({"event": "epoch", "epoch": epoch, **stats})
                 line = f"epoch {epoch:3d}  loss {stats['loss']:.4f}  {stats['examples_per_s']:,.0f} ex/s"
                 improved = False
-                if epoch % t.eval_every == 0 or epoch == t.epochs:
+                if refit:  # nothing to validate on: each epoch's model is the one to test
+                    state.best, improved = {"epoch": epoch, "value": float("nan"), "metrics": {}}, True
+                elif epoch % t.eval_every == 0 or epoch == t.epochs:
                     val = self._evaluate("val")
                     elapsed = state.seconds + time.perf_counter() - started
                     run.log({"event": "eval", "split": "val", "epoch": epoch, "elapsed": elapsed, **val})
