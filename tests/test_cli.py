@@ -116,6 +116,51 @@ def test_evaluate_with_other_inference_settings(trained_run: tuple[Path, object]
     assert runs["exclude"] != read_results(run_dir)["test"]
 
 
+@pytest.fixture(scope="module")
+def other_model(tmp_path_factory: pytest.TempPathFactory, trained_run: tuple[Path, object]) -> Path:
+    """Another model on the trained run's data (its seed draws the same synthetic data): more dropout,
+    and trained to rank seen items last."""
+    run_dir = tmp_path_factory.mktemp("other") / "run"
+    spec = write_spec(run_dir.parent / "tiny.yaml", "name: other\nseed: 7\n")
+    settings = [*TINY, "model.dropout=0.4", "model.exclude_history=true"]
+    result = invoke("train", spec, "--out", run_dir, *set_args(settings))
+    assert result.exit_code == 0, result.output
+    return run_dir
+
+
+def test_evaluate_an_ensemble_of_runs(trained_run: tuple[Path, object], other_model: Path) -> None:
+    run_dir, _ = trained_run
+
+    def metrics(*args: object) -> dict[str, float]:
+        result = invoke("evaluate", *args, "--json")
+        assert result.exit_code == 0, result.output
+        found = json.loads(result.stdout)
+        found.pop("seconds")
+        return found
+
+    # a run averaged with itself ranks as the run alone
+    assert metrics(run_dir, run_dir) == read_results(run_dir)["test"]
+    exclude = set_args(["model.exclude_history=true"])
+    alone, other = metrics(run_dir, *exclude), metrics(other_model)
+    both = metrics(run_dir, other_model, *exclude)
+    assert both != alone and both != other
+    assert 0.0 < both["hr@10"] <= 1.0
+    table = invoke("evaluate", run_dir, other_model, *exclude)
+    assert table.exit_code == 0 and "ensemble of 2 runs" in table.output
+
+
+def test_an_ensemble_must_agree_on_data_and_exclusion(
+    tmp_path: Path, trained_run: tuple[Path, object], other_model: Path
+) -> None:
+    run_dir, _ = trained_run
+    output = assert_clean_failure(invoke("evaluate", run_dir, other_model))
+    assert "model.exclude_history" in output and "--set model.exclude_history=true" in output
+    spec = write_spec(tmp_path / "tiny.yaml", "name: short\nseed: 7\n")
+    assert invoke("train", spec, "--out", tmp_path / "short", *set_args([*TINY, "data.max_len=10"])).exit_code == 0
+    output = assert_clean_failure(invoke("evaluate", run_dir, tmp_path / "short"))
+    assert "data.max_len" in output and "same data" in output
+
+
 def test_error_messages_keep_their_brackets(tiny_spec: Path) -> None:
     # rich would read "[such]" (or "recdiff[plot]") as markup and drop it; errors are printed escaped
     output = assert_clean_failure(invoke("data", "stats", "missing[such]file.inter"))

@@ -10,7 +10,7 @@ import recdiff
 from recdiff.data import Split
 from recdiff.evaluation.evaluate import evaluate_model, evaluate_ranks, model_ranker, rank_examples
 from recdiff.evaluation.metrics import target_ranks
-from recdiff.evaluation.ranking import chunked_target_ranks, chunked_top_k
+from recdiff.evaluation.ranking import Scored, chunked_target_ranks, chunked_top_k
 from recdiff.nn.randomness import NoiseStream
 from recdiff.training.precision import autocast
 from recdiff.training.trainer import prepare
@@ -33,7 +33,7 @@ def ranks_by_example(p, split: Split, batch_size: int, seed: int = 0, **model_kw
 
     def rank(batch, noise):  # type: ignore[no-untyped-def]
         reps = model.represent(batch.history, noise, model_kwargs.get("ensemble", 1))
-        ranks = chunked_target_ranks(model.scorer, reps, model.item_table, batch.target - 1, model_kwargs.get("chunk", 7))
+        ranks = chunked_target_ranks([Scored(model.scorer, reps, model.item_table)], batch.target - 1, model_kwargs.get("chunk", 7))
         found.update(zip(batch.example.tolist(), ranks.tolist()))
         return ranks
 
@@ -69,7 +69,7 @@ def test_chunked_ranks_equal_full_ranks(scorer: str, chunk: int) -> None:
     reps, table = torch.randn(1, 9, 8), torch.randn(40, 8)
     target = torch.randint(0, 40, (9,))
     full = target_ranks(score(reps[0], table), target)
-    assert torch.equal(chunked_target_ranks(score, reps, table, target, chunk), full)
+    assert torch.equal(chunked_target_ranks([Scored(score, reps, table)], target, chunk), full)
 
 
 def test_chunked_ranks_count_ties_against_the_target() -> None:
@@ -80,7 +80,7 @@ def test_chunked_ranks_count_ties_against_the_target() -> None:
     target = torch.randint(0, 30, (12,))
     full = target_ranks(score(reps[0], table), target)
     for chunk in (1, 4, 30):
-        assert torch.equal(chunked_target_ranks(score, reps, table, target, chunk), full)
+        assert torch.equal(chunked_target_ranks([Scored(score, reps, table)], target, chunk), full)
 
 
 @pytest.mark.parametrize("chunk", [3, 50])
@@ -91,7 +91,36 @@ def test_ensemble_ranks_by_mean_probability(chunk: int) -> None:
     target = torch.randint(0, 50, (6,))
     mean_probability = torch.stack([score(rep, table).softmax(-1) for rep in reps]).mean(0)
     expected = target_ranks(mean_probability.log(), target)
-    assert torch.equal(chunked_target_ranks(score, reps, table, target, chunk), expected)
+    assert torch.equal(chunked_target_ranks([Scored(score, reps, table)], target, chunk), expected)
+
+
+@pytest.mark.parametrize("chunk", [3, 50])
+def test_model_ensembles_rank_by_the_mean_probability_of_every_run(chunk: int) -> None:
+    # two trained models with their own scorers, widths and tables over one catalogue; two runs of the first
+    torch.manual_seed(4)
+    dot, cosine = recdiff.create("scorer", "dot"), recdiff.create("scorer", "cosine")
+    first = Scored(dot, torch.randn(2, 6, 8), torch.randn(50, 8))
+    second = Scored(cosine, torch.randn(1, 6, 4), torch.randn(50, 4))
+    target = torch.randint(0, 50, (6,))
+    exclude = torch.randint(-1, 50, (6, 3))
+    runs = [dot(rep, first.table) for rep in first.reps] + [cosine(second.reps[0], second.table)]
+    mean_probability = torch.stack([scores.softmax(-1) for scores in runs]).mean(0)
+    for row, items in enumerate(exclude):
+        mean_probability[row, items[items >= 0]] = 0.0
+    expected = mean_probability.log()
+    assert torch.equal(chunked_target_ranks([first, second], target, chunk, exclude), target_ranks(expected, target))
+    values, rows = chunked_top_k([first, second], 5, chunk, exclude)
+    assert torch.equal(rows, expected.topk(5, dim=1).indices)
+    torch.testing.assert_close(values, expected.topk(5, dim=1).values)
+    # the second model counts: without it the ranks change
+    assert not torch.equal(chunked_target_ranks([first], target, chunk), chunked_target_ranks([first, second], target, chunk))
+
+
+def test_model_ensembles_need_one_catalogue() -> None:
+    dot = recdiff.create("scorer", "dot")
+    members = [Scored(dot, torch.randn(1, 2, 4), torch.randn(10, 4)), Scored(dot, torch.randn(1, 2, 4), torch.randn(11, 4))]
+    with pytest.raises(ValueError, match="same catalogue"):
+        chunked_target_ranks(members, torch.tensor([0, 1]))
 
 
 def full_scores(score, reps: torch.Tensor, table: torch.Tensor) -> torch.Tensor:  # type: ignore[no-untyped-def]
@@ -107,7 +136,7 @@ def test_chunked_top_k_equals_full_top_k(ensemble: int, chunk: int) -> None:
     torch.manual_seed(3)
     score = recdiff.create("scorer", "dot")
     reps, table = torch.randn(ensemble, 5, 8), torch.randn(64, 8)
-    values, rows = chunked_top_k(score, reps, table, 10, chunk)
+    values, rows = chunked_top_k([Scored(score, reps, table)], 10, chunk)
     expected_values, expected_rows = full_scores(score, reps, table).topk(10, dim=1)
     assert torch.equal(rows, expected_rows)
     torch.testing.assert_close(values, expected_values - (np.log(ensemble) if ensemble > 1 else 0.0))
@@ -128,10 +157,10 @@ def test_excluded_items_rank_last(ensemble: int, chunk: int) -> None:
         masked[row, items[items >= 0]] = -torch.inf
     expected = target_ranks(masked, target)
     assert expected[0] == 40
-    assert torch.equal(chunked_target_ranks(score, reps, table, target, chunk, exclude), expected)
-    assert torch.equal(chunked_target_ranks(score, reps, table, target, chunk, exclude)[1],
-                       chunked_target_ranks(score, reps, table, target, chunk)[1])
-    values, rows = chunked_top_k(score, reps, table, 10, chunk, exclude)
+    assert torch.equal(chunked_target_ranks([Scored(score, reps, table)], target, chunk, exclude), expected)
+    assert torch.equal(chunked_target_ranks([Scored(score, reps, table)], target, chunk, exclude)[1],
+                       chunked_target_ranks([Scored(score, reps, table)], target, chunk)[1])
+    values, rows = chunked_top_k([Scored(score, reps, table)], 10, chunk, exclude)
     for row, items in enumerate(exclude):
         assert not set(rows[row].tolist()) & set(items[items >= 0].tolist())
     assert torch.equal(rows, masked.topk(10, dim=1).indices)
@@ -144,11 +173,11 @@ def test_a_model_that_excludes_its_history_never_recommends_it(prepared) -> None
     ids, _ = recdiff.recommend(p.model, batch.history, k=30, noise=noise)
     assert any(set(r.tolist()) & set(h.tolist()) for r, h in zip(ids, batch.history))  # the check has teeth
     p.model.eval()
-    plain = rank_examples(model_ranker(p.model), p.data, p.splits.test, seed=3)
+    plain = rank_examples(model_ranker([p.model]), p.data, p.splits.test, seed=3)
     p.model.exclude_history = True
     try:
         ids, _ = recdiff.recommend(p.model, batch.history, k=30, noise=noise)
-        excluding = rank_examples(model_ranker(p.model), p.data, p.splits.test, seed=3)
+        excluding = rank_examples(model_ranker([p.model]), p.data, p.splits.test, seed=3)
     finally:
         p.model.exclude_history = False
         p.model.train()

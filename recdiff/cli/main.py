@@ -79,25 +79,31 @@ def check_split_and_checkpoint(split: str, checkpoint: str) -> None:
 @app.command()
 @friendly_errors
 def evaluate(
-    run_dir: Path = typer.Argument(..., help="A run directory written by `recdiff train`."),
+    run_dirs: list[Path] = typer.Argument(
+        ..., help="A run directory written by `recdiff train`; several are evaluated as one ensemble."
+    ),
     split: str = typer.Option("test", "--split", help="`val` or `test`."),
     checkpoint: str = typer.Option("best", "--checkpoint", help="`best` or `last`."),
     overrides: Optional[list[str]] = InferenceSetOption,
     as_json: bool = typer.Option(False, "--json", help="Print the metrics (and the seconds taken) as one JSON object."),
     code: Optional[list[Path]] = CodeOption,
 ) -> None:
-    """Re-evaluate a saved run on the validation or test split, optionally with another sampler or precision."""
+    """Re-evaluate a saved run on the validation or test split, optionally with another sampler or precision.
+
+    Given several runs trained on the same data (say, other seeds), users get the mean of the
+    models' softmax distributions over all items: an ensemble."""
     from recdiff.training.restore import evaluate_run
 
     import_code_files(code)
     check_split_and_checkpoint(split, checkpoint)
     started = time.perf_counter()
-    metrics = evaluate_run(run_dir, split, checkpoint, overrides or [])
+    metrics = evaluate_run(run_dirs, split, checkpoint, overrides or [])
     seconds = time.perf_counter() - started
     if as_json:
         console.print_json(json.dumps({**metrics, "seconds": seconds}))
     else:
-        console.print(metrics_table(f"{run_dir} ({checkpoint} checkpoint)", {split: metrics}))
+        title = str(run_dirs[0]) if len(run_dirs) == 1 else f"ensemble of {len(run_dirs)} runs"
+        console.print(metrics_table(f"{title} ({checkpoint} checkpoint)", {split: metrics}))
         console.print(f"evaluated in {seconds:.1f} s (data loading included)", highlight=False)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -10,7 +10,7 @@ import torch
 
 from recdiff.data import Batch, SequenceData, Split, make_batch
 from recdiff.evaluation.metrics import RankingMetrics, target_ranks
-from recdiff.evaluation.ranking import DEFAULT_CHUNK, chunked_target_ranks, excluded_rows
+from recdiff.evaluation.ranking import DEFAULT_CHUNK, Scored, chunked_target_ranks, excluded_rows
 from recdiff.nn.randomness import NoiseStream
 from recdiff.training.precision import autocast
 
@@ -71,34 +71,37 @@ def evaluate_ranks(
 
 
 def model_ranker(
-    model: torch.nn.Module,
+    models: Sequence[torch.nn.Module],
     device: torch.device | str = "cpu",
     precision: str = "fp32",
     ensemble: int = 1,
     chunk: int = DEFAULT_CHUNK,
     keep: Callable[[Batch, torch.Tensor], None] | None = None,
 ) -> RankFn:
-    """The rank function of a model: ``represent`` under the precision's autocast, then chunked fp32 ranking.
+    """The rank function of a model, or of an ensemble of trained models whose score distributions
+    are averaged: each ``represent``s under the precision's autocast, then chunked fp32 ranking.
 
     Args:
-        model: Has ``represent(history, noise, ensemble) -> [S, B, H]``, ``scorer`` and ``item_table``.
-        keep: Called with each batch and its representations [S, B, H] (for analyses that need them).
+        models: Each has ``represent(history, noise, ensemble) -> [S, B, H]``, ``scorer`` and
+            ``item_table`` over the same catalogue, and all agree on ``exclude_history``.
+        keep: Called with each batch and the first model's representations [S, B, H] (for
+            analyses that need them).
     """
+    if len({bool(getattr(m, "exclude_history", False)) for m in models}) > 1:
+        raise ValueError("the models of an ensemble must agree on exclude_history")
 
     def rank(batch: Batch, noise: NoiseStream) -> torch.Tensor:
         with autocast(device, precision):
-            reps = model.represent(batch.history, noise, ensemble)
+            scored = [Scored(m.scorer, m.represent(batch.history, noise, ensemble), m.item_table) for m in models]
         if keep is not None:
-            keep(batch, reps)
-        return chunked_target_ranks(
-            model.scorer, reps, model.item_table, batch.target - 1, chunk, excluded_rows(model, batch.history)
-        )
+            keep(batch, scored[0].reps)
+        return chunked_target_ranks(scored, batch.target - 1, chunk, excluded_rows(models[0], batch.history))
 
     return rank
 
 
 def evaluate_model(
-    model: torch.nn.Module,
+    model: torch.nn.Module | Sequence[torch.nn.Module],
     data: SequenceData,
     split: Split,
     ks: list[int],
@@ -108,22 +111,26 @@ def evaluate_model(
     chunk: int = DEFAULT_CHUNK,
     **kwargs: Any,
 ) -> dict[str, float]:
-    """Evaluate a model in eval mode (restoring its previous mode afterwards).
+    """Evaluate a model, or an ensemble of trained models, in eval mode (restoring their modes afterwards).
 
     Args:
-        model: Has ``represent(history, noise, ensemble) -> [S, B, H]``, ``scorer`` and ``item_table``.
+        model: Has ``represent(history, noise, ensemble) -> [S, B, H]``, ``scorer`` and ``item_table``;
+            a sequence of such models is ranked by their mean softmax distribution (see `model_ranker`).
         precision: ``fp32``, or ``bf16`` to run the model under bfloat16 autocast (scores stay fp32).
-        ensemble: Independent reverse runs per example, their score distributions averaged.
+        ensemble: Independent reverse runs per example and model, their score distributions averaged.
         chunk: Items scored at once.
         kwargs: Passed to :func:`evaluate_ranks` (batch_size, device, seed, max_users).
     """
-    rank = model_ranker(model, kwargs.get("device", "cpu"), precision, ensemble, chunk)
-    was_training = model.training
-    model.eval()
+    models = [model] if isinstance(model, torch.nn.Module) else list(model)
+    rank = model_ranker(models, kwargs.get("device", "cpu"), precision, ensemble, chunk)
+    modes = [m.training for m in models]
+    for m in models:
+        m.eval()
     try:
         return evaluate_ranks(rank, data, split, ks, **kwargs)
     finally:
-        model.train(was_training)
+        for m, was_training in zip(models, modes):
+            m.train(was_training)
 
 
 def popularity_scores(data: SequenceData, split: Split) -> torch.Tensor:

@@ -1,10 +1,11 @@
 """Rank all items for generated representations, a slice of the item table at a time.
 
 A users x items score matrix grows with the catalogue; these functions never hold more than
-``chunk`` columns of it. Representations may come from an ensemble of S independent reverse
-runs ([S, B, H]); the runs are combined by averaging their softmax distributions over all
-items, in log space (log of the mean probability), which needs the normaliser of each run
-first: one pass for it, one for the ranks.
+``chunk`` columns of it. Representations may come from an ensemble: S independent reverse
+runs of one model ([S, B, H]), or several trained models, each with its own scorer and item
+table over the same catalogue (:class:`Scored`). The runs are combined by averaging their
+softmax distributions over all items, in log space (log of the mean probability), which
+needs the normaliser of each run first: one pass for it, one for the ranks.
 
 Scoring runs in fp32 with autocast off, whatever precision produced the representations, so
 rankings never depend on bf16 rounding of the scores.
@@ -17,7 +18,8 @@ ranks last.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import NamedTuple
 
 import torch
 
@@ -26,6 +28,14 @@ from recdiff.nn.scorers import Scorer
 
 DEFAULT_CHUNK = 16384
 """Items scored at once by default: Beauty (12,101 items) in one slice, larger catalogues in several."""
+
+
+class Scored(NamedTuple):
+    """One model's representations [S, B, H] with the scorer and item table [N, H] that score them."""
+
+    scorer: Scorer
+    reps: torch.Tensor
+    table: torch.Tensor
 
 
 def _slices(num_items: int, chunk: int) -> Iterator[slice]:
@@ -40,24 +50,24 @@ def _no_autocast(device: torch.device) -> torch.autocast:
 
 
 class _Combined:
-    """Scores of an [S, B, H] ensemble as one [B, n] score per item: the raw score when S = 1,
-    else log of the mean softmax probability over the runs; -inf for the rows' excluded items."""
+    """Scores of all runs of all models as one [B, n] score per item: the raw score for a single
+    run, else log of the mean softmax probability over the runs; -inf for the rows' excluded items."""
 
-    def __init__(
-        self, scorer: Scorer, reps: torch.Tensor, table: torch.Tensor, chunk: int, exclude: torch.Tensor | None = None
-    ) -> None:
-        self.scorer, self.reps, self.table, self.chunk = scorer, reps.float(), table.float(), chunk
-        self.exclude = exclude
+    def __init__(self, models: Sequence[Scored], chunk: int, exclude: torch.Tensor | None = None) -> None:
+        self.models = [Scored(m.scorer, m.reps.float(), m.table.float()) for m in models]
+        if len({len(m.table) for m in self.models}) != 1:
+            raise ValueError("every model of an ensemble must score the same catalogue (item tables of one length)")
+        self.num_items, self.chunk, self.exclude = len(self.models[0].table), chunk, exclude
         if exclude is not None:
             self.exclude_rows = torch.arange(len(exclude), device=exclude.device)[:, None].expand_as(exclude)
         self.log_norm: torch.Tensor | None = None
-        if len(reps) > 1:
-            parts = [self._raw(part).logsumexp(-1) for part in _slices(len(table), chunk)]
-            self.log_norm = torch.stack(parts, -1).logsumexp(-1, keepdim=True)  # [S, B, 1]
+        if sum(len(m.reps) for m in self.models) > 1:
+            parts = [self._raw(part).logsumexp(-1) for part in _slices(self.num_items, chunk)]
+            self.log_norm = torch.stack(parts, -1).logsumexp(-1, keepdim=True)  # [runs, B, 1]
 
     def _raw(self, part: slice) -> torch.Tensor:
-        """[S, B, n] scores of the items in ``part``."""
-        return torch.stack([self.scorer(rep, self.table[part]) for rep in self.reps])
+        """[runs, B, n] scores of the items in ``part``, every model's runs in turn."""
+        return torch.stack([m.scorer(rep, m.table[part]) for m in self.models for rep in m.reps])
 
     def _combine(self, raw: torch.Tensor) -> torch.Tensor:
         if self.log_norm is None:
@@ -65,7 +75,7 @@ class _Combined:
         return (raw - self.log_norm).logsumexp(0) - math.log(len(raw))
 
     def chunks(self) -> Iterator[tuple[slice, torch.Tensor]]:
-        for part in _slices(len(self.table), self.chunk):
+        for part in _slices(self.num_items, self.chunk):
             scores = self._combine(self._raw(part))
             if self.exclude is not None:
                 inside = (self.exclude >= part.start) & (self.exclude < part.stop)
@@ -74,7 +84,7 @@ class _Combined:
 
     def of(self, items: torch.Tensor) -> torch.Tensor:
         """[B] combined score of item column ``items[b]`` for row b."""
-        raw = torch.stack([self.scorer.paired(rep, self.table[items]) for rep in self.reps])[..., None]
+        raw = torch.stack([m.scorer.paired(rep, m.table[items]) for m in self.models for rep in m.reps])[..., None]
         scores = self._combine(raw)[:, 0]
         if self.exclude is not None:
             scores = scores.masked_fill((self.exclude == items[:, None]).any(dim=1), -math.inf)
@@ -82,9 +92,7 @@ class _Combined:
 
 
 def chunked_target_ranks(
-    scorer: Scorer,
-    reps: torch.Tensor,
-    table: torch.Tensor,
+    models: Sequence[Scored],
     target: torch.Tensor,
     chunk: int = DEFAULT_CHUNK,
     exclude: torch.Tensor | None = None,
@@ -92,41 +100,41 @@ def chunked_target_ranks(
     """Rank [B] of each target among all items: 1 + the other items scored at least as high (ties never help).
 
     Args:
-        scorer: Maps representations [B, H] and items [n, H] to scores [B, n].
-        reps: [S, B, H] representations (S = 1 without ensembling).
-        table: [N, H] item embeddings; column i of the scores is row i.
-        target: [B] row of each target in ``table``.
+        models: Each model's [S, B, H] representations (S = 1 without ensembling), its scorer
+            (representations [B, H] and items [n, H] to scores [B, n]) and its [N, H] item
+            table; column i of the scores is row i. One model unless ensembling trained models.
+        target: [B] row of each target in the tables.
         chunk: Items scored at once.
         exclude: [B, L] rows of ``table`` each row never recommends (negative entries are ignored).
 
     A NaN target score ranks last (N), as :func:`recdiff.evaluation.metrics.target_ranks` does,
     and so does an excluded target.
     """
-    with _no_autocast(reps.device):
-        combined = _Combined(scorer, reps, table, chunk, exclude)
+    with _no_autocast(target.device):
+        combined = _Combined(models, chunk, exclude)
         target_score = combined.of(target)[:, None]
         ranks = torch.ones_like(target)
         for part, scores in combined.chunks():
             columns = torch.arange(part.start, part.stop, device=scores.device)
             higher = (scores >= target_score) & (columns[None, :] != target[:, None])
             ranks += higher.sum(dim=1)
-    return torch.where(target_score[:, 0].isnan(), len(table), ranks)
+    return torch.where(target_score[:, 0].isnan(), combined.num_items, ranks)
 
 
 def chunked_top_k(
-    scorer: Scorer,
-    reps: torch.Tensor,
-    table: torch.Tensor,
+    models: Sequence[Scored],
     k: int,
     chunk: int = DEFAULT_CHUNK,
     exclude: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The k best items per row: scores [B, k] and table rows [B, k], best first, keeping only k per slice.
 
-    Rows of ``exclude`` [B, L] score -inf, so they come only after every other item.
+    ``models`` as in :func:`chunked_target_ranks`. Rows of ``exclude`` [B, L] score -inf, so
+    they come only after every other item.
     """
+    reps = models[0].reps
     with _no_autocast(reps.device):
-        combined = _Combined(scorer, reps, table, chunk, exclude)
+        combined = _Combined(models, chunk, exclude)
         best_scores = torch.empty(reps.shape[1], 0, device=reps.device)
         best_rows = torch.empty(reps.shape[1], 0, dtype=torch.long, device=reps.device)
         for part, scores in combined.chunks():
@@ -159,7 +167,7 @@ def recommend(
         reps = model.represent(history, noise, ensemble)
     finally:
         model.train(was_training)
-    scores, rows = chunked_top_k(model.scorer, reps, model.item_table, k, chunk, excluded_rows(model, history))
+    scores, rows = chunked_top_k([Scored(model.scorer, reps, model.item_table)], k, chunk, excluded_rows(model, history))
     return rows + 1, scores
 
 

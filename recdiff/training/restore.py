@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from recdiff.errors import CheckpointError, RunError, SpecError
@@ -55,17 +55,49 @@ def load_run(run_dir: str | Path, checkpoint: str = "best", overrides: Iterable[
 
 
 def evaluate_run(
-    run_dir: str | Path, split: str = "test", checkpoint: str = "best", overrides: Iterable[str] = ()
+    run_dir: str | Path | Sequence[str | Path],
+    split: str = "test",
+    checkpoint: str = "best",
+    overrides: Iterable[str] = (),
 ) -> dict[str, float]:
     """Re-evaluate a saved run on `split` (`val` or `test`), reproducibly (the run's seed fixes the noise).
 
-    `overrides` change inference settings only (see `load_run`).
+    Several run directories are evaluated as one ensemble: every model scores all items and
+    users get the mean of the models' softmax distributions. The runs must share their data
+    settings and `model.exclude_history`; evaluation settings and the noise seed are the first
+    run's. `overrides` change inference settings only (see `load_run`), of every run.
     """
-    prepared = load_run(run_dir, checkpoint, overrides)
-    if split == "val" and prepared.spec.train.fit_on == "train+val":
+    run_dirs = [run_dir] if isinstance(run_dir, (str, Path)) else list(run_dir)
+    if not run_dirs:
+        raise RunError("No run directory to evaluate: pass one, or several to evaluate them as an ensemble.")
+    overrides = list(overrides)
+    runs = [load_run(path, checkpoint, overrides) for path in run_dirs]
+    for path, prepared in zip(run_dirs, runs):
+        if split == "val" and prepared.spec.train.fit_on == "train+val":
+            raise RunError(
+                f"Run '{path}' was trained on the validation targets (train.fit_on: train+val), so its validation "
+                f"metrics would only measure memorisation. Evaluate it on the test split, and validate a run "
+                f"trained with fit_on: train."
+            )
+    first = runs[0]
+    for path, prepared in zip(run_dirs[1:], runs[1:]):
+        _check_ensemble_member(run_dirs[0], first, path, prepared)
+    return evaluate_prepared(first, split, [prepared.model for prepared in runs])
+
+
+def _check_ensemble_member(first_dir: str | Path, first: Prepared, path: str | Path, other: Prepared) -> None:
+    """An ensemble ranks one split of one catalogue, so its runs must agree on the data and on exclusion."""
+    ours, theirs = first.spec.data.model_dump(exclude={"cache"}), other.spec.data.model_dump(exclude={"cache"})
+    differing = sorted(key for key in ours if ours[key] != theirs[key])
+    if differing or other.data.fingerprint() != first.data.fingerprint():
         raise RunError(
-            f"Run '{run_dir}' was trained on the validation targets (train.fit_on: train+val), so its validation "
-            f"metrics would only measure memorisation. Evaluate it on the test split, and validate a run "
-            f"trained with fit_on: train."
+            f"Runs '{first_dir}' and '{path}' were trained with different data settings "
+            f"({', '.join(f'data.{key}' for key in differing) or 'the same settings now give other interactions: a changed file, or synthetic data drawn with another seed'}); an ensemble scores one "
+            f"split of one catalogue, so its runs must share the data section of their specs. Ensemble runs "
+            f"trained on the same data."
         )
-    return evaluate_prepared(prepared, split)
+    if first.spec.model.exclude_history != other.spec.model.exclude_history:
+        raise RunError(
+            f"Runs '{first_dir}' and '{path}' disagree on model.exclude_history, so the ensemble would both rank and "
+            f"not rank seen items. Add --set model.exclude_history=true (or false) to evaluate them alike."
+        )

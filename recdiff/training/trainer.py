@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -98,11 +99,12 @@ def make_optimizer(model: torch.nn.Module, train: TrainSpec) -> torch.optim.Opti
     return torch.optim.Adam(model.parameters(), lr=train.lr, weight_decay=train.weight_decay, foreach=True)
 
 
-def evaluate_prepared(prepared: Prepared, split: str) -> dict[str, float]:
-    """Evaluate the prepared model on ``split`` (`val` or `test`) with its spec's evaluation settings and seed."""
+def evaluate_prepared(prepared: Prepared, split: str, models: Sequence[torch.nn.Module] = ()) -> dict[str, float]:
+    """Evaluate the prepared model on ``split`` (`val` or `test`) with its spec's evaluation settings
+    and seed; given ``models`` (an ensemble of models trained on the same data), those instead."""
     p, e = prepared, prepared.spec.eval
     return evaluate_model(
-        p.model, p.data, getattr(p.splits, split), e.ks, batch_size=e.batch_size, device=p.device,
+        list(models) or p.model, p.data, getattr(p.splits, split), e.ks, batch_size=e.batch_size, device=p.device,
         seed=p.spec.seed, max_users=e.max_users, precision=p.spec.train.precision, ensemble=e.ensemble,
         chunk=e.item_chunk,
     )
