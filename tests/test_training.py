@@ -337,6 +337,8 @@ def test_refit_never_validates_and_tests_its_last_epoch(tmp_path: Path) -> None:
     assert recdiff.evaluate_run(tmp_path / "run", "test") == result.test
     with pytest.raises(RecdiffError, match="trained on the validation targets"):
         recdiff.evaluate_run(tmp_path / "run", "val")
+    output = assert_clean_failure(invoke("analyze", tmp_path / "run", "--split", "val", "--no-plots"))
+    assert "train.fit_on: train+val" in output
 
 
 def test_refit_with_early_stopping_is_a_spec_error() -> None:

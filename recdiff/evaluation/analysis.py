@@ -113,7 +113,7 @@ def analyze_run(
     from recdiff.evaluation.evaluate import limit_split, model_ranker, popularity_scores, rank_examples
     from recdiff.training.restore import load_run
 
-    p = load_run(run_dir, checkpoint, overrides)
+    p = load_run(run_dir, checkpoint, overrides, split)
     e = p.spec.eval
     examples = limit_split(getattr(p.splits, split), e.max_users)
     reps: dict[int, np.ndarray] = {}

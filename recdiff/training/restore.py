@@ -18,12 +18,16 @@ INFERENCE_FIELDS = (
 """Spec fields an evaluation may override: they change how a trained model is run, not the model."""
 
 
-def load_run(run_dir: str | Path, checkpoint: str = "best", overrides: Iterable[str] = ()) -> Prepared:
+def load_run(
+    run_dir: str | Path, checkpoint: str = "best", overrides: Iterable[str] = (), split: str | None = None
+) -> Prepared:
     """Data, splits and the model of `run_dir` with the weights of `checkpoints/<checkpoint>.pt`.
 
     Args:
         overrides: ``field=value`` assignments to the saved spec, limited to `INFERENCE_FIELDS`
             (e.g. ``model.sampler.name=ddim`` to evaluate with another sampler).
+        split: The split it will be evaluated on, refused when the run trained on its targets
+            (``val`` for a ``train.fit_on: train+val`` refit).
     """
     run = RunDir.open(run_dir)
     overrides = list(overrides)
@@ -35,6 +39,12 @@ def load_run(run_dir: str | Path, checkpoint: str = "best", overrides: Iterable[
                 f"would change the model the checkpoint holds. Train a new run to change them."
             )
     spec = load_spec(run.spec_path, overrides)
+    if split == "val" and spec.train.fit_on == "train+val":
+        raise RunError(
+            f"Run '{run_dir}' was trained on the validation targets (train.fit_on: train+val), so its validation "
+            f"metrics would only measure memorisation. Evaluate it on the test split, and validate a run "
+            f"trained with fit_on: train."
+        )
     prepared = prepare(spec)
     path = run.path / "checkpoints" / f"{checkpoint}.pt"
     state = load_checkpoint(path, prepared.device)
@@ -71,14 +81,7 @@ def evaluate_run(
     if not run_dirs:
         raise RunError("No run directory to evaluate: pass one, or several to evaluate them as an ensemble.")
     overrides = list(overrides)
-    runs = [load_run(path, checkpoint, overrides) for path in run_dirs]
-    for path, prepared in zip(run_dirs, runs):
-        if split == "val" and prepared.spec.train.fit_on == "train+val":
-            raise RunError(
-                f"Run '{path}' was trained on the validation targets (train.fit_on: train+val), so its validation "
-                f"metrics would only measure memorisation. Evaluate it on the test split, and validate a run "
-                f"trained with fit_on: train."
-            )
+    runs = [load_run(path, checkpoint, overrides, split) for path in run_dirs]
     first = runs[0]
     for path, prepared in zip(run_dirs[1:], runs[1:]):
         _check_ensemble_member(run_dirs[0], first, path, prepared)
