@@ -5,6 +5,8 @@
 Each row: the label (the run directory's name unless ``--label`` gives one per run),
 HR@K and NDCG@K of the split, then the best epoch, the epochs run and the minutes spent
 (training and validation). ``--val`` adds the best validation HR@10 and NDCG@10.
+An ensemble, which has no run directory, is given as the ``test.json`` that
+``recdiff evaluate RUN... --json`` wrote, with its ``val.json`` beside it.
 """
 
 from __future__ import annotations
@@ -17,14 +19,16 @@ METRICS = ("hr@5", "hr@10", "hr@20", "ndcg@5", "ndcg@10", "ndcg@20")
 
 
 def row(run_dir: Path, split: str, with_val: bool, label: str) -> str:
-    results = json.loads((run_dir / "results.json").read_text())
-    metrics = [f"{results[split][m]:.4f}" for m in METRICS]
-    minutes = results["train_seconds"] / 60
-    cells = [label, *metrics]
+    if run_dir.is_dir():
+        results = json.loads((run_dir / "results.json").read_text())
+        runs = [str(results["best_epoch"]), str(results["epochs_run"]), f"{results['train_seconds'] / 60:.0f}"]
+    else:  # an ensemble's `recdiff evaluate --json` output: <split>.json beside val.json
+        results = {name: json.loads((run_dir.parent / f"{name}.json").read_text()) for name in ("val", split)}
+        runs = ["", "", ""]
+    cells = [label, *(f"{results[split][m]:.4f}" for m in METRICS)]
     if with_val:
-        cells += [f"{results['val']['hr@10']:.4f}", f"{results['val']['ndcg@10']:.4f}"]
-    cells += [str(results["best_epoch"]), str(results["epochs_run"]), f"{minutes:.0f}"]
-    return "| " + " | ".join(cells) + " |"
+        cells += [f"{results['val'].get('hr@10', float('nan')):.4f}", f"{results['val'].get('ndcg@10', float('nan')):.4f}"]
+    return "| " + " | ".join(cells + runs) + " |"
 
 
 def main(argv: list[str] | None = None) -> None:
