@@ -55,12 +55,21 @@ def test_paper_specs_follow_the_protocol(path: Path) -> None:
         assert spec.model.noise.name == ("offset" if model == "diffurecsys" else "gaussian")
 
 
-def test_best_beauty_spec_trains_with_its_settings(tmp_path: Path) -> None:
-    # the documented best configuration, on small synthetic data with a batch budget
-    spec = load_spec(REPO / "examples" / "beauty-best.yaml", [
+@pytest.mark.parametrize("name", ["beauty-best", "beauty-refit"])
+def test_best_beauty_specs_train_with_their_settings(tmp_path: Path, name: str) -> None:
+    # the documented best configuration and its refit, on small synthetic data with a batch budget
+    path = REPO / "examples" / f"{name}.yaml"
+    spec = load_spec(path, [
         "data.name=null", "data.max_len=12", "data.synthetic.users=150", "data.synthetic.items=40",
         "model.hidden=16", "train.epochs=2", "train.max_batches=3", "train.precision=fp32",
     ])
     assert spec.model.exclude_history and spec.train.lr_step == 6 and spec.model.sampler.name == "x0"
+    # the refit is the best configuration trained on train+val for the best configuration's best epoch
+    best = load_spec(REPO / "examples" / "beauty-best.yaml").model_dump(exclude={"name", "train", "eval"})
+    assert load_spec(path).model_dump(exclude={"name", "train", "eval"}) == best
+    assert spec.train.fit_on == ("train+val" if name == "beauty-refit" else "train")
+    if name == "beauty-refit":
+        assert load_spec(path).train.epochs == 13 and spec.train.patience is None
     result = recdiff.train(spec, tmp_path / "run", console=Console(file=io.StringIO()))
     assert result.epochs_run == 2 and 0.0 <= result.test["hr@10"] <= 1.0
+    assert (result.val == {}) == (name == "beauty-refit")
