@@ -6,7 +6,7 @@ Each row: the label (the run directory's name unless ``--label`` gives one per r
 HR@K and NDCG@K of the split, then the best epoch, the epochs run and the minutes spent
 (training and validation). ``--val`` adds the best validation HR@10 and NDCG@10.
 An ensemble, which has no run directory, is given as the ``test.json`` that
-``recdiff evaluate RUN... --json`` wrote, with its ``val.json`` beside it.
+``recdiff evaluate RUN... --json`` wrote, with its ``val.json`` beside it when it was validated.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ def row(run_dir: Path, split: str, with_val: bool, label: str) -> str:
     if run_dir.is_dir():
         results = json.loads((run_dir / "results.json").read_text())
         runs = [str(results["best_epoch"]), str(results["epochs_run"]), f"{results['train_seconds'] / 60:.0f}"]
-    else:  # an ensemble's `recdiff evaluate --json` output: <split>.json beside val.json
-        results = {name: json.loads((run_dir.parent / f"{name}.json").read_text()) for name in ("val", split)}
+    else:  # an ensemble's `recdiff evaluate --json` output: <split>.json, with val.json beside it if validated
+        val = run_dir.parent / "val.json"
+        results = {"val": json.loads(val.read_text()) if val.is_file() else {}, split: json.loads(run_dir.read_text())}
         runs = ["", "", ""]
     cells = [label, *(f"{results[split][m]:.4f}" for m in METRICS)]
     if with_val:
