@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -257,3 +259,23 @@ def test_recommend_returns_the_best_item_ids(prepared) -> None:  # type: ignore[
     expected_scores, expected_columns = full.topk(5, dim=1)
     assert torch.equal(ids, expected_columns + 1)
     torch.testing.assert_close(scores, expected_scores)
+
+
+def test_recommend_from_an_ensemble_of_models(prepared) -> None:  # type: ignore[no-untyped-def]
+    from recdiff.evaluation.ranking import recommend
+
+    first = prepared.model.train()
+    second = copy.deepcopy(first)
+    with torch.no_grad():
+        second.item_embedding.weight.add_(torch.randn_like(second.item_embedding.weight))
+    history = torch.tensor([[0, 3, 4], [5, 6, 7]])
+    ids, scores = recommend([first, second], history, k=5, noise=NoiseStream(torch.arange(2)), chunk=7)
+    assert first.training and second.training  # both callers' modes are restored
+    with torch.no_grad():
+        distributions = [m.eval()(history, NoiseStream(torch.arange(2))).softmax(-1) for m in (first, second)]
+    expected_scores, expected_columns = torch.stack(distributions).mean(0).log().topk(5, dim=1)
+    assert torch.equal(ids, expected_columns + 1)
+    torch.testing.assert_close(scores, expected_scores)
+    second.exclude_history = True
+    with pytest.raises(ValueError, match="agree on exclude_history"):
+        recommend([first, second], history, k=5)

@@ -76,6 +76,16 @@ def test_repeat_gives_independent_copies() -> None:
     assert torch.equal(single[:, 0], stacked[:, 1])
 
 
+def test_a_copy_repeats_the_coming_draws_and_leaves_the_original_alone() -> None:
+    stream = NoiseStream(torch.arange(3))
+    stream.normal(4)
+    twin = stream.copy()
+    first = stream.normal(4)
+    assert torch.equal(twin.normal(4), first)
+    assert torch.equal(twin.normal_sequence(2, 4), stream.normal_sequence(2, 4))
+    assert not torch.equal(stream.normal(4), first)
+
+
 def test_mix32_stays_in_32_bits_and_spreads_neighbours() -> None:
     mixed = mix32(torch.arange(10_000))
     assert mixed.min().item() >= 0 and mixed.max().item() < 2**32

@@ -10,7 +10,14 @@ import torch
 
 from recdiff.data import Batch, SequenceData, Split, make_batch
 from recdiff.evaluation.metrics import RankingMetrics, target_ranks
-from recdiff.evaluation.ranking import DEFAULT_CHUNK, Scored, chunked_target_ranks, excluded_rows
+from recdiff.evaluation.ranking import (
+    DEFAULT_CHUNK,
+    as_models,
+    chunked_target_ranks,
+    evaluating,
+    excluded_rows,
+    represent_all,
+)
 from recdiff.nn.randomness import NoiseStream
 from recdiff.training.precision import autocast
 
@@ -87,15 +94,12 @@ def model_ranker(
         keep: Called with each batch and the first model's representations [S, B, H] (for
             analyses that need them).
     """
-    if len({bool(getattr(m, "exclude_history", False)) for m in models}) > 1:
-        raise ValueError("the models of an ensemble must agree on exclude_history")
-
     def rank(batch: Batch, noise: NoiseStream) -> torch.Tensor:
         with autocast(device, precision):
-            scored = [Scored(m.scorer, m.represent(batch.history, noise, ensemble), m.item_table) for m in models]
+            scored = represent_all(models, batch.history, noise, ensemble)
         if keep is not None:
             keep(batch, scored[0].reps)
-        return chunked_target_ranks(scored, batch.target - 1, chunk, excluded_rows(models[0], batch.history))
+        return chunked_target_ranks(scored, batch.target - 1, chunk, excluded_rows(models, batch.history))
 
     return rank
 
@@ -121,16 +125,10 @@ def evaluate_model(
         chunk: Items scored at once.
         kwargs: Passed to :func:`evaluate_ranks` (batch_size, device, seed, max_users).
     """
-    models = [model] if isinstance(model, torch.nn.Module) else list(model)
+    models = as_models(model)
     rank = model_ranker(models, kwargs.get("device", "cpu"), precision, ensemble, chunk)
-    modes = [m.training for m in models]
-    for m in models:
-        m.eval()
-    try:
+    with evaluating(models):
         return evaluate_ranks(rank, data, split, ks, **kwargs)
-    finally:
-        for m, was_training in zip(models, modes):
-            m.train(was_training)
 
 
 def popularity_scores(data: SequenceData, split: Split) -> torch.Tensor:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import NamedTuple
 
 import torch
@@ -146,9 +147,38 @@ def chunked_top_k(
     return best_scores, best_rows
 
 
+def as_models(model: torch.nn.Module | Sequence[torch.nn.Module]) -> list[torch.nn.Module]:
+    """One model, or the models of an ensemble, as a list."""
+    return [model] if isinstance(model, torch.nn.Module) else list(model)
+
+
+def represent_all(
+    models: Sequence[torch.nn.Module], history: torch.Tensor, noise: NoiseStream | None, ensemble: int
+) -> list[Scored]:
+    """Every model's representations of ``history`` with its scorer and table; each model gets the
+    same noise it would get alone, so an ensemble's members are the runs evaluated on their own."""
+    return [
+        Scored(m.scorer, m.represent(history, None if noise is None else noise.copy(), ensemble), m.item_table)
+        for m in models
+    ]
+
+
+@contextmanager
+def evaluating(models: Sequence[torch.nn.Module]) -> Iterator[None]:
+    """Put the models in eval mode for the block, then give each back its previous mode."""
+    modes = [m.training for m in models]
+    for m in models:
+        m.eval()
+    try:
+        yield
+    finally:
+        for m, was_training in zip(models, modes):
+            m.train(was_training)
+
+
 @torch.inference_mode()
 def recommend(
-    model: torch.nn.Module,
+    model: torch.nn.Module | Sequence[torch.nn.Module],
     history: torch.Tensor,
     k: int = 10,
     noise: NoiseStream | None = None,
@@ -157,24 +187,26 @@ def recommend(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The model's top-k item ids [B, k] (best first) and their scores for left-padded histories [B, L].
 
-    Items are scored a slice at a time (see `chunked_top_k`); the model is put in eval mode
-    and restored afterwards. Items already in a history are recommended only when the model
-    allows it (`exclude_history`, off by default as in the papers).
+    Given several models trained on one catalogue, the ensemble's mean softmax distribution
+    ranks the items. Items are scored a slice at a time (see `chunked_top_k`); the models are
+    put in eval mode and restored afterwards. Items already in a history are recommended only
+    when the models allow it (`exclude_history`, off by default as in the papers).
     """
-    was_training = model.training
-    model.eval()
-    try:
-        reps = model.represent(history, noise, ensemble)
-    finally:
-        model.train(was_training)
-    scores, rows = chunked_top_k([Scored(model.scorer, reps, model.item_table)], k, chunk, excluded_rows(model, history))
+    models = as_models(model)
+    with evaluating(models):
+        scored = represent_all(models, history, noise, ensemble)
+    scores, rows = chunked_top_k(scored, k, chunk, excluded_rows(models, history))
     return rows + 1, scores
 
 
-def excluded_rows(model: torch.nn.Module, history: torch.Tensor) -> torch.Tensor | None:
-    """Item-table rows [B, L] the model never recommends for these histories (padding gives -1), or None.
+def excluded_rows(models: Sequence[torch.nn.Module], history: torch.Tensor) -> torch.Tensor | None:
+    """Item-table rows [B, L] the models never recommend for these histories (padding gives -1), or None.
 
     A model with ``exclude_history`` set ranks the items of its input history last: for data
-    where users never repeat an item, a seen item cannot be the next one.
+    where users never repeat an item, a seen item cannot be the next one. The models of an
+    ensemble must agree on it.
     """
-    return history - 1 if getattr(model, "exclude_history", False) else None
+    flags = {bool(getattr(m, "exclude_history", False)) for m in models}
+    if len(flags) > 1:
+        raise ValueError("the models of an ensemble must agree on exclude_history")
+    return history - 1 if flags == {True} else None

@@ -68,6 +68,12 @@ class NoiseStream:
         self.keys = mix32(keys.long())
         self.draws = 0
 
+    def copy(self) -> NoiseStream:
+        """A stream that repeats this one's coming draws (so each model of an ensemble draws as it would alone)."""
+        twin = NoiseStream.__new__(NoiseStream)
+        twin.keys, twin.draws = self.keys, self.draws
+        return twin
+
     @classmethod
     def keyed(cls, seed: int, ids: torch.Tensor) -> NoiseStream:
         """Rows keyed by (seed, id): for evaluation, where ``ids`` name examples independently of batching."""
