@@ -1,6 +1,6 @@
 """Markdown rows of finished runs, read from their ``results.json``, so result tables are never retyped.
 
-    python benchmarks/table.py RUN_DIR [RUN_DIR ...] [--split test] [--val] [--label NAME ...]
+    python benchmarks/table.py RUN_DIR [RUN_DIR ...] [--split test] [--val] [--mean] [--label NAME ...]
 
 Each row: the label (the run directory's name unless ``--label`` gives one per run),
 HR@K and NDCG@K of the split, then the best epoch, the epochs run and the minutes spent
@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+
+import numpy as np
 
 METRICS = ("hr@5", "hr@10", "hr@20", "ndcg@5", "ndcg@10", "ndcg@20")
 
@@ -38,6 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--split", default="test", choices=["val", "test"])
     parser.add_argument("--val", action="store_true", help="Add the best validation HR@10 and NDCG@10.")
     parser.add_argument("--label", action="append", default=[], help="Row label, one per run in order.")
+    parser.add_argument("--mean", action="store_true", help="Add a row of mean ± sample std over the runs.")
     args = parser.parse_args(argv)
     if args.label and len(args.label) != len(args.runs):
         raise SystemExit("give one --label per run, or none")
@@ -50,6 +53,14 @@ def main(argv: list[str] | None = None) -> None:
     print("|" + "---|" + "---:|" * (len(header) - 1))
     for run, label in zip(args.runs, labels):
         print(row(run, args.split, args.val, label))
+    if args.mean:
+        values = [json.loads((run / "results.json").read_text())[args.split] for run in args.runs]
+        cells = []
+        for metric in METRICS:
+            column = np.array([v[metric] for v in values])
+            cells.append(f"{column.mean():.4f} ± {column.std(ddof=1):.4f}")
+        cells = [f"mean ± std ({len(values)} runs)", *cells]
+        print("| " + " | ".join(cells + [""] * (len(header) - len(cells))) + " |")
 
 
 if __name__ == "__main__":
