@@ -6,7 +6,7 @@ import os
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -101,7 +101,8 @@ def make_optimizer(model: torch.nn.Module, train: TrainSpec) -> torch.optim.Opti
 
 def evaluate_prepared(prepared: Prepared, split: str, models: Sequence[torch.nn.Module] = ()) -> dict[str, float]:
     """Evaluate the prepared model on ``split`` (`val` or `test`) with its spec's evaluation settings
-    and seed; given ``models`` (an ensemble of models trained on the same data), those instead."""
+    and seed; given ``models`` (other weights of it, such as the EMA average, or an ensemble of
+    models trained on the same data), those instead."""
     p, e = prepared, prepared.spec.eval
     return evaluate_model(
         list(models) or p.model, p.data, getattr(p.splits, split), e.ks, batch_size=e.batch_size, device=p.device,
@@ -289,7 +290,7 @@ class Trainer:
         }
 
     def _evaluate(self, split: str) -> dict[str, float]:
-        return evaluate_prepared(replace(self.prepared, model=self.evaluated), split)
+        return evaluate_prepared(self.prepared, split, [self.evaluated])
 
     def train_epoch(self, epoch: int, progress: Progress) -> dict[str, float]:
         """One pass over the (seeded, length-bucketed) training batches."""
