@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Paper-protocol runs on a lent GPU, inside a fixed device-time budget.
+#
+# Runs paper specs (examples/paper/DATASET-MODEL.yaml, bf16) side by side on the one GPU: first
+# the FIRST runs, then the LATER ones once those are done or LATER_WINDOW seconds before the
+# budget ends, whichever comes first (by default the Beauty runs that complete a CPU group first,
+# then the heavier ML-1M diffusion runs). Each is `recdiff repeat SPEC --seeds 1`, so its folder
+# is a run group like the CPU ones and resumes with the same command. After BUDGET seconds the
+# runs still training are stopped (the last finished epoch is checkpointed, so nothing finished
+# is lost) and the best checkpoint of each stopped run is evaluated on the test split into
+# `test-at-stop.json` beside its metrics.jsonl. The run folders without their checkpoints, and
+# every log, come back as one archive, $OUT/gpu-runs.tgz.
+#
+# Meant for the lent machine, which has PyTorch but not all of recdiff's dependencies: wheels
+# carried in $WHEELS (default ./.whl) are installed into /tmp/site first, never from the network.
+#
+#   DATA=../shared/data BUDGET=430 bash benchmarks/gpu_paper.sh
+#   FIRST="ml-1m:diffurec:43" LATER="" bash benchmarks/gpu_paper.sh
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+DATA=${DATA:-$ROOT/../shared/data}
+BUDGET=${BUDGET:-400}
+WHEELS=${WHEELS:-$ROOT/.whl}
+RUNS=${RUNS:-/tmp/recdiff-gpu-runs}
+DEST=${OUT:-/tmp}
+FIRST=${FIRST:-beauty:diffurecsys:44 beauty:diffurecsys-v1:42 beauty:sasrec:42 ml-1m:sasrec:42}
+LATER=${LATER:-ml-1m:diffurec:42 ml-1m:diffurecsys:42}
+LATER_WINDOW=${LATER_WINDOW:-200}
+for name in $(for run in $FIRST $LATER; do echo "${run%%:*}"; done | sort -u); do
+  if [[ ! -f "$DATA/$name/$name.inter" ]]; then
+    echo "error: $DATA/$name/$name.inter not found; set DATA to the folder holding <name>/<name>.inter" >&2
+    exit 2
+  fi
+done
+if [[ -d "$WHEELS" ]] && ls "$WHEELS"/*.whl >/dev/null 2>&1; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$WHEELS"/*.whl || exit 2
+  export PYTHONPATH=/tmp/site
+fi
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-3}
+python3 -c "import torch, recdiff; print('device:', torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'cpu', '| torch', torch.__version__)" || exit 2
+mkdir -p "$RUNS/logs"
+PRECISION=${PRECISION:-bf16}
+
+launch() {  # launch DATASET:MODEL:SEED, one seed of examples/paper/DATASET-MODEL.yaml into $RUNS/DATASET-MODEL-PRECISION
+  local dataset model seed
+  IFS=: read -r dataset model seed <<<"$1"
+  local name="$dataset-$model-$PRECISION"
+  python3 -m recdiff repeat "examples/paper/$dataset-$model.yaml" --seeds 1 --set seed="$seed" --set data.name=null \
+    --set data.path="$DATA/$dataset/$dataset.inter" --set train.precision="$PRECISION" --out "$RUNS/$name" \
+    ${EXTRA_SET:-} >"$RUNS/logs/$name.log" 2>&1 &
+  echo "$! $name" >>"$RUNS/logs/pids"
+  echo "$((SECONDS - started)) s: started $name (seed $seed)"
+}
+
+any_alive() {
+  local pid name
+  while read -r pid name; do kill -0 "$pid" 2>/dev/null && return 0; done <"$RUNS/logs/pids"
+  return 1
+}
+
+started=$SECONDS
+: >"$RUNS/logs/pids"
+for run in $FIRST; do launch "$run"; done
+# The LATER runs start once the FIRST ones are done, or LATER_WINDOW seconds before the budget ends.
+while any_alive && (( SECONDS - started < BUDGET - LATER_WINDOW )); do sleep 5; done
+for run in $LATER; do launch "$run"; done
+while any_alive && (( SECONDS - started < BUDGET )); do sleep 5; done
+while read -r pid name; do
+  if kill -0 "$pid" 2>/dev/null; then
+    echo "stopping $name after $((SECONDS - started)) s"
+    kill -TERM -- "$pid" 2>/dev/null
+  fi
+done <"$RUNS/logs/pids"
+wait
+
+for run in "$RUNS"/*/seed-*; do
+  if [[ ! -f "$run/results.json" && -f "$run/checkpoints/best.pt" ]]; then
+    python3 -m recdiff evaluate "$run" --split test --json >"$run/test-at-stop.json" 2>"$run/test-at-stop.err" &
+  fi
+done
+wait
+
+python3 - "$RUNS" <<'PY'
+import json, pathlib, sys
+for run in sorted(pathlib.Path(sys.argv[1]).glob("*/seed-*")):
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").open()] if (run / "metrics.jsonl").exists() else []
+    evals = [r for r in rows if r.get("event") == "eval" and r.get("split") == "val"]
+    done = run / "results.json"
+    if done.exists():
+        test, how = json.loads(done.read_text())["test"], "finished"
+    elif (run / "test-at-stop.json").exists() and (run / "test-at-stop.json").stat().st_size:
+        test, how = json.loads((run / "test-at-stop.json").read_text()), "stopped"
+    else:
+        test, how = {}, "no test"
+    last = evals[-1] if evals else {}
+    print(f"{run.parent.name}/{run.name}: {how}, {len(evals)} epochs validated, {last.get('elapsed', 0):.0f} s; "
+          f"last val hr@10 {last.get('hr@10', float('nan')):.4f} ndcg@10 {last.get('ndcg@10', float('nan')):.4f}; "
+          f"test hr@10 {test.get('hr@10', float('nan')):.4f} ndcg@10 {test.get('ndcg@10', float('nan')):.4f}")
+PY
+mkdir -p "$DEST"
+tar czf "$DEST/gpu-runs.tgz" --exclude='*.pt' --exclude='*.pt.tmp' -C "$RUNS" .
+nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv 2>/dev/null || true
