@@ -25,7 +25,7 @@ WHEELS=${WHEELS:-$ROOT/.whl}
 RUNS=${RUNS:-/tmp/recdiff-gpu-runs}
 DEST=${OUT:-/tmp}
 FIRST=${FIRST:-beauty:diffurecsys:44 beauty:diffurecsys-v1:42 beauty:sasrec:42 ml-1m:sasrec:42}
-LATER=${LATER:-ml-1m:diffurec:42 ml-1m:diffurecsys:42}
+LATER=${LATER-ml-1m:diffurec:42 ml-1m:diffurecsys:42}
 LATER_WINDOW=${LATER_WINDOW:-200}
 for name in $(for run in $FIRST $LATER; do echo "${run%%:*}"; done | sort -u); do
   if [[ ! -f "$DATA/$name/$name.inter" ]]; then

@@ -245,9 +245,9 @@ class Trainer:
             epoch=state["epoch"], best=state["best"], stale=state["stale"], seconds=state["train_seconds"],
             popularity=state["popularity"],
         )
-        torch.set_rng_state(state["rng"]["cpu"])
+        torch.set_rng_state(state["rng"]["cpu"].cpu())
         if state["rng"]["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+            torch.cuda.set_rng_state_all([rng.cpu() for rng in state["rng"]["cuda"]])
         return trainer
 
     def _build_optimisation(self) -> None:
