@@ -7,6 +7,9 @@ HR@K and NDCG@K of the split, then the best epoch, the epochs run and the minute
 (training and validation). ``--val`` adds the best validation HR@10 and NDCG@10.
 An ensemble, which has no run directory, is given as the ``test.json`` that
 ``recdiff evaluate RUN... --json`` wrote, with its ``val.json`` beside it when it was validated.
+A run stopped before its last epoch (``benchmarks/gpu_paper.sh`` stops runs at the end of its
+budget) has no ``results.json``: its row is read from ``metrics.jsonl`` and the test metrics of
+its best checkpoint in ``test-at-stop.json``, and its epochs read "N of M, stopped".
 """
 
 from __future__ import annotations
@@ -16,12 +19,27 @@ import json
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 METRICS = ("hr@5", "hr@10", "hr@20", "ndcg@5", "ndcg@10", "ndcg@20")
 
 
+def stopped_results(run_dir: Path) -> tuple[dict, list[str]]:
+    """The results of a run stopped early: its validations so far and the test of its best checkpoint."""
+    spec = yaml.safe_load((run_dir / "spec.yaml").read_text())
+    metric = spec["eval"]["metric"]
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in rows if r.get("event") == "eval" and r.get("split") == "val"]
+    best = max(evals, key=lambda r: r[metric])
+    results = {"val": best, "test": json.loads((run_dir / "test-at-stop.json").read_text())}
+    epochs = f"{len(evals)} of {spec['train']['epochs']}, stopped"
+    return results, [str(best["epoch"]), epochs, f"{evals[-1]['elapsed'] / 60:.0f}"]
+
+
 def row(run_dir: Path, split: str, with_val: bool, label: str) -> str:
-    if run_dir.is_dir():
+    if run_dir.is_dir() and not (run_dir / "results.json").is_file() and (run_dir / "test-at-stop.json").is_file():
+        results, runs = stopped_results(run_dir)
+    elif run_dir.is_dir():
         results = json.loads((run_dir / "results.json").read_text())
         runs = [str(results["best_epoch"]), str(results["epochs_run"]), f"{results['train_seconds'] / 60:.0f}"]
     else:  # an ensemble's `recdiff evaluate --json` output: <split>.json, with val.json beside it if validated
