@@ -2,12 +2,10 @@
 # GPU speed check: benchmarks/speed.py on MovieLens-1M (max_len 100, batch 1024) in fp32 and
 # bf16, each without and with torch.compile, printed as one table (and kept as JSON lines).
 #
-# Meant for a lent GPU machine that has torch, einops, numpy, pandas, pydantic, typer and rich
-# but not recdiff's other two dependencies: it runs recdiff from this checkout (PYTHONPATH)
-# and installs PyYAML and entrypoints only from wheels carried in $WHEELS (default ./wheelhouse,
-# made here with `pip download --only-binary :all: -d wheelhouse pyyaml entrypoints`), never
-# from the network. The four runs take about 6 minutes on an H100 (40 timed training batches,
-# 2048 test users per sampler).
+# Meant for a lent GPU machine: it runs recdiff from this checkout (PYTHONPATH), and
+# benchmarks/gpu_env.sh installs the dependencies the machine lacks from wheels carried in
+# $WHEELS (default ./.whl), never from the network. The four runs take about 6 minutes on an
+# H100 (40 timed training batches, 2048 test users per sampler).
 #
 #   bash benchmarks/gpu_check.sh [DATA_FILE]      # JSON lines also go to $OUT or /tmp
 set -euo pipefail
@@ -23,21 +21,18 @@ if [[ -z "$DATA" || ! -f "$DATA" ]]; then
   echo "error: ml-1m.inter not found beside the checkout (../shared/data/ml-1m/) or in ./shared/data/ml-1m/; pass its path as the first argument" >&2
   exit 2
 fi
-if ! python -c "import yaml, entrypoints" 2>/dev/null; then
-  python -m pip install --quiet --no-index --find-links "${WHEELS:-$ROOT/wheelhouse}" pyyaml entrypoints
-fi
-export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+source benchmarks/gpu_env.sh
 RESULTS=${OUT:-/tmp}/gpu_check.jsonl
 : > "$RESULTS"
-python -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'; print('device:', torch.cuda.get_device_name(0), '| torch', torch.__version__)"
+python3 -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'"
 for dtype in fp32 bf16; do
   for compile in "" "--compile"; do
-    python benchmarks/speed.py --data "$DATA" --device cuda --dtype "$dtype" $compile \
+    python3 benchmarks/speed.py --data "$DATA" --device cuda --dtype "$dtype" $compile \
       --set data.max_len=100 --set train.batch_size=1024 --set eval.batch_size=1024 \
       --batches 40 --warmup 10 --users 2048 --samplers ddpm,ddim:steps=4,x0 --json | tail -n 1 >> "$RESULTS"
   done
 done
-python - "$RESULTS" <<'PY'
+python3 - "$RESULTS" <<'PY'
 import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
 print(f"MovieLens-1M, max_len 100, batch 1024, diffurec, {rows[0]['device']}")

@@ -11,8 +11,8 @@
 # `test-at-stop.json` beside its metrics.jsonl. The run folders without their checkpoints, and
 # every log, come back as one archive, $OUT/gpu-runs.tgz.
 #
-# Meant for the lent machine, which has PyTorch but not all of recdiff's dependencies: wheels
-# carried in $WHEELS (default ./.whl) are installed into /tmp/site first, never from the network.
+# Meant for the lent machine: benchmarks/gpu_env.sh installs the dependencies it lacks from
+# wheels carried in $WHEELS (default ./.whl), never from the network.
 #
 #   DATA=../shared/data BUDGET=430 bash benchmarks/gpu_paper.sh
 #   FIRST="ml-1m:diffurec:43" LATER="" bash benchmarks/gpu_paper.sh
@@ -21,7 +21,6 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 DATA=${DATA:-$ROOT/../shared/data}
 BUDGET=${BUDGET:-400}
-WHEELS=${WHEELS:-$ROOT/.whl}
 RUNS=${RUNS:-/tmp/recdiff-gpu-runs}
 DEST=${OUT:-/tmp}
 FIRST=${FIRST:-beauty:diffurecsys:44 beauty:diffurecsys-v1:42 beauty:sasrec:42 ml-1m:sasrec:42}
@@ -33,12 +32,8 @@ for name in $(for run in $FIRST $LATER; do echo "${run%%:*}"; done | sort -u); d
     exit 2
   fi
 done
-if [[ -d "$WHEELS" ]] && ls "$WHEELS"/*.whl >/dev/null 2>&1; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$WHEELS"/*.whl || exit 2
-  export PYTHONPATH=/tmp/site
-fi
-export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-3}
-python3 -c "import torch, recdiff; print('device:', torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'cpu', '| torch', torch.__version__)" || exit 2
+source benchmarks/gpu_env.sh
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-3}
 mkdir -p "$RUNS/logs"
 PRECISION=${PRECISION:-bf16}
 
