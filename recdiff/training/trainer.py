@@ -230,7 +230,9 @@ class Trainer:
         trainer.run = run
         trainer.prepared = prepare(trainer.spec)
         trainer._build_optimisation()
-        state = load_checkpoint(run.last_path, trainer.prepared.device)
+        # Read onto the CPU: RNG states must stay CPU tensors, and load_state_dict below moves the
+        # weights and optimizer moments onto the model's device, whichever device wrote them.
+        state = load_checkpoint(run.last_path)
         if state.get("data_fingerprint") != trainer.prepared.data.fingerprint():
             raise RunError(
                 f"Run '{run.path}' was trained on other data than its spec's data now gives; restore the "
@@ -245,9 +247,9 @@ class Trainer:
             epoch=state["epoch"], best=state["best"], stale=state["stale"], seconds=state["train_seconds"],
             popularity=state["popularity"],
         )
-        torch.set_rng_state(state["rng"]["cpu"].cpu())
+        torch.set_rng_state(state["rng"]["cpu"])
         if state["rng"]["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all([rng.cpu() for rng in state["rng"]["cuda"]])
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         return trainer
 
     def _build_optimisation(self) -> None:
