@@ -76,23 +76,15 @@ for run in "$RUNS"/*/seed-*; do
 done
 wait
 
-python3 - "$RUNS" <<'PY'
-import json, pathlib, sys
-for run in sorted(pathlib.Path(sys.argv[1]).glob("*/seed-*")):
-    rows = [json.loads(line) for line in (run / "metrics.jsonl").open()] if (run / "metrics.jsonl").exists() else []
-    evals = [r for r in rows if r.get("event") == "eval" and r.get("split") == "val"]
-    done = run / "results.json"
-    if done.exists():
-        test, how = json.loads(done.read_text())["test"], "finished"
-    elif (run / "test-at-stop.json").exists() and (run / "test-at-stop.json").stat().st_size:
-        test, how = json.loads((run / "test-at-stop.json").read_text()), "stopped"
-    else:
-        test, how = {}, "no test"
-    last = evals[-1] if evals else {}
-    print(f"{run.parent.name}/{run.name}: {how}, {len(evals)} epochs validated, {last.get('elapsed', 0):.0f} s; "
-          f"last val hr@10 {last.get('hr@10', float('nan')):.4f} ndcg@10 {last.get('ndcg@10', float('nan')):.4f}; "
-          f"test hr@10 {test.get('hr@10', float('nan')):.4f} ndcg@10 {test.get('ndcg@10', float('nan')):.4f}")
-PY
+finished=() labels=()
+for run in "$RUNS"/*/seed-*; do
+  if [[ -f "$run/results.json" || -s "$run/test-at-stop.json" ]]; then
+    finished+=("$run") labels+=(--label "$(basename "$(dirname "$run")")/$(basename "$run")")
+  else
+    echo "$run: no test (it validated no epoch, or its test failed: see $run/test-at-stop.err)"
+  fi
+done
+(( ${#finished[@]} )) && python3 benchmarks/table.py --val "${labels[@]}" "${finished[@]}"
 mkdir -p "$DEST"
 tar czf "$DEST/gpu-runs.tgz" --exclude='*.pt' --exclude='*.pt.tmp' -C "$RUNS" .
 nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv 2>/dev/null || true
