@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Paper-protocol runs on a lent GPU, inside a fixed device-time budget.
 #
-# Runs paper specs (examples/paper/DATASET-MODEL.yaml, bf16) side by side on the one GPU: first
+# Runs paper specs (examples/paper/DATASET-MODEL.yaml, or examples/reference/DATASET-MODEL.yaml
+# for the reference presets, e.g. beauty:diffurec-reference:42; bf16) side by side on the one GPU: first
 # the FIRST runs, then the LATER ones once those are done or LATER_WINDOW seconds before the
 # budget ends, whichever comes first (by default the Beauty runs that complete a CPU group first,
 # then the heavier ML-1M diffusion runs). Each is `recdiff repeat SPEC --seeds 1`, so its folder
@@ -11,38 +12,44 @@
 # `test-at-stop.json` beside its metrics.jsonl. The run folders without their checkpoints, and
 # every log, come back as one archive, $OUT/gpu-runs.tgz.
 #
+# The data are the named datasets as released (data.name in the specs: ML-1M keeps its 3,706
+# items), fetched offline into $RECDIFF_HOME from the DiffuRec release pickles in DOWNLOADS with
+# `recdiff data fetch NAME --from DOWNLOADS/diffurec-NAME.pkl`.
+#
 # Meant for the lent machine: benchmarks/gpu_env.sh installs the dependencies it lacks from
 # wheels carried in $WHEELS (default ./.whl), never from the network.
 #
-#   DATA=../shared/data BUDGET=430 bash benchmarks/gpu_paper.sh
+#   DOWNLOADS=../shared/data/downloads BUDGET=430 bash benchmarks/gpu_paper.sh
 #   FIRST="ml-1m:diffurec:43" LATER="" bash benchmarks/gpu_paper.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-DATA=${DATA:-$ROOT/../shared/data}
+DOWNLOADS=${DOWNLOADS:-$ROOT/../shared/data/downloads}
+export RECDIFF_HOME=${RECDIFF_HOME:-/tmp/recdiff-home}
 BUDGET=${BUDGET:-400}
 RUNS=${RUNS:-/tmp/recdiff-gpu-runs}
 DEST=${OUT:-/tmp}
 FIRST=${FIRST:-beauty:diffurecsys:44 beauty:diffurecsys-v1:42 beauty:sasrec:42 ml-1m:sasrec:42}
 LATER=${LATER-ml-1m:diffurec:42 ml-1m:diffurecsys:42}
 LATER_WINDOW=${LATER_WINDOW:-200}
-for name in $(for run in $FIRST $LATER; do echo "${run%%:*}"; done | sort -u); do
-  if [[ ! -f "$DATA/$name/$name.inter" ]]; then
-    echo "error: $DATA/$name/$name.inter not found; set DATA to the folder holding <name>/<name>.inter" >&2
-    exit 2
-  fi
-done
 source benchmarks/gpu_env.sh
+for name in $(for run in $FIRST $LATER; do echo "${run%%:*}"; done | sort -u); do
+  python3 -m recdiff data fetch "$name" --from "$DOWNLOADS/diffurec-$name.pkl" || {
+    echo "error: could not fetch dataset '$name' from $DOWNLOADS/diffurec-$name.pkl; set DOWNLOADS to the folder holding the release pickles" >&2
+    exit 2
+  }
+done
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-3}
 mkdir -p "$RUNS/logs"
 PRECISION=${PRECISION:-bf16}
 
-launch() {  # launch DATASET:MODEL:SEED, one seed of examples/paper/DATASET-MODEL.yaml into $RUNS/DATASET-MODEL-PRECISION
-  local dataset model seed
+launch() {  # launch DATASET:MODEL:SEED, one seed of examples/{paper,reference}/DATASET-MODEL.yaml into $RUNS/DATASET-MODEL-PRECISION
+  local dataset model seed spec
   IFS=: read -r dataset model seed <<<"$1"
   local name="$dataset-$model-$PRECISION"
-  python3 -m recdiff repeat "examples/paper/$dataset-$model.yaml" --seeds 1 --set seed="$seed" --set data.name=null \
-    --set data.path="$DATA/$dataset/$dataset.inter" --set train.precision="$PRECISION" --out "$RUNS/$name" \
+  spec="examples/paper/$dataset-$model.yaml"
+  [[ -f "$spec" ]] || spec="examples/reference/$dataset-$model.yaml"
+  python3 -m recdiff repeat "$spec" --seeds 1 --set seed="$seed" --set train.precision="$PRECISION" --out "$RUNS/$name" \
     ${EXTRA_SET:-} >"$RUNS/logs/$name.log" 2>&1 &
   echo "$! $name" >>"$RUNS/logs/pids"
   echo "$((SECONDS - started)) s: started $name (seed $seed)"

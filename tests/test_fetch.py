@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from conftest import assert_clean_failure, invoke
+from conftest import assert_clean_failure, flat, invoke
 from rich.console import Console
 
 from recdiff.data import read_interactions
@@ -250,3 +250,36 @@ def test_plugins_lists_the_dataset_kind() -> None:
     assert result.exit_code == 0
     for name in ("beauty", "toys", "ml-1m", "ml-1m-raw"):
         assert name in result.output
+
+
+def test_fetch_from_a_local_copy_verifies_copies_and_converts(tiny_entry: str, home: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "release.pkl"
+    copy.write_bytes(RELEASED)
+    result = invoke("data", "fetch", tiny_entry, "--from", copy)
+    assert result.exit_code == 0, result.output
+    assert finished_files(home) == ["datasets/tiny/tiny.inter", "downloads/tiny.pkl"]
+    assert download_path(get_recipe_tiny()).read_bytes() == RELEASED
+    frame = read_interactions(DataSpec(path=inter_path("tiny")))
+    assert (frame["user"].nunique(), len(frame)) == (3, 12)
+    assert copy.read_bytes() == RELEASED, "the user's file is read, never moved"
+
+
+def test_fetch_from_a_wrong_file_keeps_nothing(tiny_entry: str, home: Path, tmp_path: Path) -> None:
+    wrong = tmp_path / "other.pkl"
+    wrong.write_bytes(RELEASED[:-1] + b"X")
+    message = flat(assert_clean_failure(invoke("data", "fetch", tiny_entry, "--from", wrong)))
+    assert "sha256" in message and "Nothing was copied" in message
+    assert_nothing_finished(home)
+    assert wrong.is_file()
+
+
+def test_fetch_from_a_missing_file_says_what_to_give(tiny_entry: str, home: Path, tmp_path: Path) -> None:
+    message = flat(assert_clean_failure(invoke("data", "fetch", tiny_entry, "--from", tmp_path / "absent.pkl")))
+    assert "absent.pkl" in message and "does not exist" in message and "tiny.pkl" in message
+    assert_nothing_finished(home)
+
+
+def get_recipe_tiny() -> DatasetRecipe:
+    from recdiff.data.datasets import get_recipe
+
+    return get_recipe("tiny")

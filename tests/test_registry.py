@@ -112,7 +112,10 @@ def test_invalid_params_through_create() -> None:
 
 def test_valid_params_fill_defaults() -> None:
     params = registry("backbone").validate("transformer", {"blocks": 2})
-    assert params.model_dump() == {"blocks": 2, "heads": 4, "ff_mult": 4, "causal": False, "checkpoint": False}
+    assert params.model_dump() == {
+        "blocks": 2, "heads": 4, "ff_mult": 4, "causal": False, "padding": "masked", "block_dropout": False,
+        "chained": True, "checkpoint": False,
+    }
 
 
 def test_invalid_spec_params_name_the_spec_path() -> None:

@@ -23,8 +23,15 @@ def fetch(
     name: Optional[str] = typer.Argument(None, help="Dataset name, e.g. beauty (see --list)."),
     force: bool = typer.Option(False, "--force", help="Download and convert again even when present."),
     show_list: bool = typer.Option(False, "--list", help="List the named datasets and which are fetched."),
+    source: Optional[Path] = typer.Option(
+        None, "--from", help="Take the download from this local file (verified by sha256) instead of the internet."
+    ),
 ) -> None:
-    """Download a named dataset into RECDIFF_HOME, verify its checksum and convert it to `.inter`."""
+    """Download a named dataset into RECDIFF_HOME, verify its checksum and convert it to `.inter`.
+
+    Without internet, `--from FILE` takes a copy of the published file (for beauty and ml-1m,
+    the DiffuRec release pickle) and converts it exactly as a download.
+    """
     from recdiff.data.datasets import get_recipe
     from recdiff.data.fetch import dataset_file
     from recdiff.data.home import recdiff_home
@@ -39,7 +46,7 @@ def fetch(
         raise DataError(
             "Name the dataset to fetch, e.g. `recdiff data fetch beauty`; `recdiff data fetch --list` shows them."
         )
-    path = dataset_file(name, force=force, console=console)
+    path = dataset_file(name, force=force, console=console, source=source)
     console.print(f"[green]ok[/]: dataset '{name}' is at {path}", highlight=False)
     console.print(f"use it in a spec with `data: {{name: {name}}}`", highlight=False, markup=False)
 

@@ -59,7 +59,8 @@ def train(
         result = run_training(spec, out, console)
         name = spec.name
     rows = {name: result.test, "popularity": result.popularity["test"]}
-    console.print(metrics_table(f"test metrics, full ranking (best epoch {result.best_epoch})", rows))
+    tested = result.extra.get("tested", {"checkpoint": "best", "epoch": result.best_epoch})
+    console.print(metrics_table(f"test metrics, full ranking ({tested['checkpoint']} epoch {tested['epoch']})", rows))
     console.print(f"run directory: {result.run_dir}")
 
 

@@ -15,6 +15,7 @@ import hashlib
 import http.client
 import logging
 import os
+import shutil
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -35,7 +36,14 @@ CHUNK = 1 << 16
 log = logging.getLogger(__name__)
 
 
-def dataset_file(name: str, *, download: bool = True, force: bool = False, console: Console | None = None) -> Path:
+def dataset_file(
+    name: str,
+    *,
+    download: bool = True,
+    force: bool = False,
+    console: Console | None = None,
+    source: Path | None = None,
+) -> Path:
     """The `.inter` file of the named dataset, fetched and converted first when missing.
 
     Args:
@@ -43,12 +51,45 @@ def dataset_file(name: str, *, download: bool = True, force: bool = False, conso
         download: Whether a missing download may be fetched from the internet.
         force: Download and convert again even when the files exist.
         console: Where to show progress; quiet when None.
+        source: A local copy of the download (for machines without internet): verified
+            against the recipe's size and sha256, copied into RECDIFF_HOME and converted
+            exactly as a download would be; it replaces any earlier download and conversion.
 
     Raises:
         RegistryError: The name is unknown (the message lists the known names).
         DataError: The download failed or does not match its checksum, or conversion failed.
     """
-    return fetch_recipe(get_recipe(name), download=download, force=force, console=console)
+    recipe = get_recipe(name)
+    if source is not None:
+        import_download(recipe, source)
+        force = True
+    return fetch_recipe(recipe, download=download, force=force, console=console, keep_download=source is not None)
+
+
+def import_download(recipe: DatasetRecipe, source: Path) -> Path:
+    """Verify a local copy of ``recipe``'s download and put it where a download would go.
+
+    The copy is written beside the target and renamed into place only after it is complete,
+    and only a file whose size and sha256 match the recipe's pins gets there.
+    """
+    if not source.is_file():
+        raise DataError(
+            f"'{source}' does not exist or is not a file, so dataset '{recipe.name}' cannot be taken from it. Give "
+            f"the path of the downloaded {recipe.filename} (from {recipe.url})."
+        )
+    size, digest = _file_digest(source)
+    _check(recipe, size, digest, f"The file '{source}'", "Nothing was copied. Give the right file, or")
+    final = download_path(recipe)
+    if final.is_file() and final.resolve() == source.resolve():
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    part = final.with_name(f".{final.name}.{os.getpid()}.part")
+    try:
+        shutil.copyfile(source, part)
+        os.replace(part, final)
+    finally:
+        part.unlink(missing_ok=True)
+    return final
 
 
 def inter_path(name: str) -> Path:
@@ -68,12 +109,18 @@ def fetch_recipe(
     force: bool = False,
     console: Console | None = None,
     timeout: float = TIMEOUT,
+    keep_download: bool = False,
 ) -> Path:
-    """Make sure ``recipe``'s `.inter` file exists (download, verify, convert) and return it."""
+    """Make sure ``recipe``'s `.inter` file exists (download, verify, convert) and return it.
+
+    ``force`` converts again and, unless ``keep_download``, downloads again too.
+    """
     target = inter_path(recipe.name)
     if target.is_file() and not force:
         return target
-    source = ensure_download(recipe, download=download, force=force, console=console, timeout=timeout)
+    source = ensure_download(
+        recipe, download=download, force=force and not keep_download, console=console, timeout=timeout
+    )
     _convert(recipe, source, target, console)
     return target
 

@@ -9,8 +9,9 @@ from recdiff.diffusion.process import GaussianDiffusion
 from recdiff.errors import RecdiffError, SpecError
 from recdiff.models.diffusion import DiffusionRecommender
 from recdiff.models.sasrec import SASRec
-from recdiff.nn.backbones import Backbone
-from recdiff.nn.conditioning import ConditioningBlock
+from recdiff.nn.backbones import Backbone, TransformerBlock
+from recdiff.nn.conditioning import ConditioningBlock, LinearCrossAttention
+from recdiff.nn.layers import MultiHeadAttention
 from recdiff.registry import create, register
 from recdiff.spec.models import ComponentSpec, ModelSpec, RunSpec
 
@@ -28,22 +29,26 @@ def _create(kind: str, slot: ComponentSpec, **context: object) -> object:
 
 
 def initialise(module: nn.Module, spec: ModelSpec) -> None:
-    """Xavier-normal (or N(0, init_std)) linear and embedding weights, zero biases, zero padding row.
+    """Initialise a freshly built model as ``spec.init`` says, then give components their own say.
 
+    `xavier` / `normal`: Xavier-normal (or N(0, init_std)) linear and embedding weights, zero
+    biases, zero padding row. `reference`: the original DiffuRec code's, see `reference_init`.
     `embedding_std` overrides the embeddings alone: the scale of the item table decides how
     fast the model learns (N(0, 1), the original code's, is far slower than N(0, 0.02)).
     Conditioning blocks and backbones then get their `init_parameters()` call, so a component
     that needs its own initialisation keeps it.
     """
+    if spec.init == "reference":
+        reference_init(module)
     for sub in module.modules():
         if isinstance(sub, nn.Embedding) and spec.embedding_std is not None:
             nn.init.normal_(sub.weight, std=spec.embedding_std)
-        elif isinstance(sub, (nn.Linear, nn.Embedding)):
+        elif spec.init != "reference" and isinstance(sub, (nn.Linear, nn.Embedding)):
             if spec.init == "xavier":
                 nn.init.xavier_normal_(sub.weight)
             else:
                 nn.init.normal_(sub.weight, std=spec.init_std)
-        if isinstance(sub, nn.Linear) and sub.bias is not None:
+        if spec.init != "reference" and isinstance(sub, nn.Linear) and sub.bias is not None:
             nn.init.zeros_(sub.bias)
         if isinstance(sub, nn.Embedding) and sub.padding_idx is not None:
             with torch.no_grad():
@@ -51,6 +56,22 @@ def initialise(module: nn.Module, spec: ModelSpec) -> None:
     for sub in module.modules():
         if isinstance(sub, (ConditioningBlock, Backbone)):
             sub.init_parameters()
+
+
+def reference_init(module: nn.Module) -> None:
+    """The original DiffuRec code's initialisation: PyTorch's defaults everywhere (embeddings
+    N(0, 1), linear weights and biases uniform in +-1/sqrt(fan_in)), except Xavier-normal on
+    the attention-output and feed-forward weights, the only layers that code initialises."""
+    for sub in module.modules():
+        if isinstance(sub, MultiHeadAttention):
+            nn.init.xavier_normal_(sub.out.weight)
+        elif isinstance(sub, LinearCrossAttention):
+            for out in sub.out:
+                nn.init.xavier_normal_(out.weight)
+        elif isinstance(sub, TransformerBlock):
+            for layer in sub.ff:
+                if isinstance(layer, nn.Linear):
+                    nn.init.xavier_normal_(layer.weight)
 
 
 def build_model(spec: RunSpec | ModelSpec, num_items: int, max_len: int | None = None) -> nn.Module:

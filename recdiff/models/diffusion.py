@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from recdiff.diffusion.noise import NoiseSampler
 from recdiff.diffusion.process import GaussianDiffusion
@@ -61,7 +62,11 @@ class DiffusionRecommender(nn.Module):
         self.num_items = num_items
         self.label_smoothing = label_smoothing
         self.mask_history_in_loss = mask_history_in_loss
-        self.item_embedding = nn.Embedding(num_items + 1, hidden, padding_idx=0)
+        self.max_len = max_len
+        # Components that read padding get every history at max_len and a padding row learned like
+        # an item (the original code's); otherwise padding is invisible and its row stays zero.
+        self.fixed_width = backbone.sees_padding or conditioning.sees_padding
+        self.item_embedding = nn.Embedding(num_items + 1, hidden, padding_idx=None if self.fixed_width else 0)
         self.position_embedding = nn.Embedding(max_len, hidden) if positional else None
         self.emb_dropout = Dropout(emb_dropout)
         self.emb_norm = nn.LayerNorm(hidden)
@@ -82,7 +87,16 @@ class DiffusionRecommender(nn.Module):
         return self.item_embedding.weight[1:]
 
     def encode_history(self, history: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """history [B, L] left-padded ids -> embeddings [B, L, H] and mask [B, L] (True on real items)."""
+        """history [B, L] left-padded ids -> embeddings [B, L, H] and mask [B, L] (True on real items).
+
+        Components that read padding see every history at exactly max_len (left-padded, or its
+        newest max_len items), as the original code feeds them, so a user's scores do not depend
+        on the batch's longest history.
+        """
+        if self.fixed_width and history.shape[1] > self.max_len:
+            history = history[:, -self.max_len:]
+        elif self.fixed_width:
+            history = F.pad(history, (self.max_len - history.shape[1], 0))
         return embed_history(history, self.item_embedding, self.position_embedding, self.emb_dropout, self.emb_norm)
 
     def approximate(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
+from einops import rearrange
 from pydantic import Field
 from torch import nn
 
@@ -19,6 +22,10 @@ class ConditioningBlock(nn.Module):
     from `noise`, never from the global generator, so that a user's scores do not depend on
     the batch they are evaluated in (see :mod:`recdiff.nn.randomness`).
     """
+
+    sees_padding: bool = False
+    """True when padding positions change the block's output (the model then pads every history
+    to max_len, so that scores do not depend on the batch, and learns the padding row)."""
 
     def init_parameters(self) -> None:
         """Called after the model's global initialisation; override to initialise differently."""
@@ -89,3 +96,59 @@ class CrossAttention(ConditioningBlock):
         keys = self.norms[index](hidden)
         attended = self.attention[index](query, keys, mask[:, None, None, :])
         return hidden + self.dropout(attended)
+
+
+class LinearCrossAttentionParams(_Uncertainty):
+    heads: int = Field(4, ge=1, description="Heads of each linear-attention layer (must divide the hidden size).")
+    padding: Literal["visible", "masked"] = Field(
+        "visible",
+        description="`visible` (the code's): padding keys count like real ones and padding query rows are set to "
+        "-1e9; `masked`: padding keys are left out and padding rows set to 0, so padding changes nothing.",
+    )
+
+
+@register("conditioning", "linear_cross_attention")
+class LinearCrossAttention(ConditioningBlock):
+    """The public DiffuRecSys code's conditioning (github.com/shararezr/DiffuRecSys, `diffurec.py`), not its paper's.
+
+    Before every block, each position's query lambda_i * (x + d) reads the normed history
+    through a linear ("efficient") attention: per head, softmax(q) over the head's features
+    times softmax(K)^T V, where the keys' softmax runs over the *head* axis, so nothing
+    normalises over history positions and padding keys count like real ones. Padding query
+    rows are set to -1e9 before dropout and the output projection, as in that code; the
+    result is added to the block input. Pair it with `transformer` `padding: visible` and
+    `chained: false` to build that code's whole approximator (preset `diffurecsys-reference`).
+    With ``padding: masked`` it is the same attention over real positions only.
+    """
+
+    Params = LinearCrossAttentionParams
+
+    def __init__(
+        self, hidden: int, num_blocks: int, dropout: float, delta: float = 0.001, heads: int = 4,
+        padding: str = "visible",
+    ) -> None:
+        super().__init__()
+        if hidden % heads:
+            raise ValueError(f"hidden size {hidden} is not divisible by {heads} heads")
+        self.delta = delta
+        self.heads = heads
+        self.sees_padding = padding == "visible"
+        self.norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(num_blocks))
+        self.query = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(num_blocks))
+        self.key_value = nn.ModuleList(nn.Linear(hidden, 2 * hidden) for _ in range(num_blocks))
+        self.out = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(num_blocks))
+        self.attention_dropout = Dropout(dropout)
+        self.dropout = Dropout(dropout)
+
+    def before_block(
+        self, index: int, hidden: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, noise: NoiseStream
+    ) -> torch.Tensor:
+        queries = _lambda(noise, hidden, self.delta) * target.unsqueeze(1)
+        q = rearrange(self.query[index](queries), "b l (h d) -> b h l d", h=self.heads).softmax(dim=-1)
+        k, v = rearrange(self.key_value[index](self.norms[index](hidden)), "b l (two h d) -> two b h l d", two=2, h=self.heads)
+        keys = k.softmax(dim=1)
+        if not self.sees_padding:
+            keys = keys * mask[:, None, :, None]
+        attended = (q @ (keys.transpose(-2, -1) @ v)).masked_fill(~mask[:, None, :, None], -1e9 if self.sees_padding else 0.0)
+        out = self.out[index](rearrange(self.attention_dropout(attended), "b h l d -> b l (h d)"))
+        return hidden + self.dropout(out)

@@ -134,25 +134,39 @@ class MultiHeadAttention(nn.Module):
         self.key_value = nn.Linear(hidden, 2 * hidden)
         self.out = nn.Linear(hidden, hidden)
 
-    def forward(self, query: torch.Tensor, context: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """query [B, Q, H] attends over context [B, L, H]; mask broadcasts to [B, 1, Q, L]."""
+    def forward(
+        self, query: torch.Tensor, context: torch.Tensor, mask: torch.Tensor | None, blank: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """query [B, Q, H] attends over context [B, L, H]; mask broadcasts to [B, 1, Q, L] (None: every key).
+
+        ``blank`` [B, Q] (True on padding queries) makes those queries attend uniformly to every
+        key, as the original DiffuRec code does by filling their whole score row with one value;
+        `recdiff.nn.backbones.Transformer` uses it for ``padding: visible``.
+        """
         q = rearrange(self.query(query), "b q (h d) -> b h q d", h=self.heads)
         k, v = rearrange(self.key_value(context), "b l (two h d) -> two b h l d", two=2, h=self.heads)
-        if self.training and self.dropout.p > 0.0 and q.device.type == "cpu":
-            attended = self._attend_with_dropout(q, k, v, mask)
+        if self.training and self.dropout.p > 0.0 and (q.device.type == "cpu" or blank is not None):
+            attended = self._attend_with_dropout(q, k, v, mask, blank)
         else:
             p = self.dropout.p if self.training else 0.0
             attended = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
+            if blank is not None:
+                attended = torch.where(blank[:, None, :, None], v.mean(dim=-2, keepdim=True), attended)
         return self.out(rearrange(attended, "b h q d -> b q (h d)"))
 
     def _attend_with_dropout(
-        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, blank: torch.Tensor | None
     ) -> torch.Tensor:
         """softmax(q k^T / sqrt(d), masked) with dropout on the weights, then @ v.
 
         What `scaled_dot_product_attention` computes with ``dropout_p`` on the CPU (it takes
-        its unfused path then), but with the faster dropout mask.
+        its unfused path then), but with the faster dropout mask; blank queries get uniform
+        weights before the dropout, as in the original code.
         """
         weights = (q @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5
-        weights = weights.masked_fill(~mask, float("-inf")).softmax(dim=-1)
+        if mask is not None:
+            weights = weights.masked_fill(~mask, float("-inf"))
+        weights = weights.softmax(dim=-1)
+        if blank is not None:
+            weights = weights.masked_fill(blank[:, None, :, None], 1.0 / k.shape[-2])
         return self.dropout(weights) @ v

@@ -132,8 +132,12 @@ class ModelSpec(StrictModel):
     dropout: float = Field(0.1, ge=0.0, lt=1.0, description="Dropout inside the approximator.")
     emb_dropout: float = Field(0.3, ge=0.0, lt=1.0, description="Dropout on history item embeddings.")
     positional: bool = Field(False, description="Add learned positional embeddings to the history (off in DiffuRec).")
-    init: Literal["xavier", "normal"] = Field(
-        "xavier", description="Initialisation of linear and embedding weights: Xavier-normal, or N(0, init_std)."
+    init: Literal["xavier", "normal", "reference"] = Field(
+        "xavier",
+        description="Initialisation: `xavier` (Xavier-normal linear and embedding weights, zero biases, zero padding "
+        "row), `normal` (N(0, init_std) instead of Xavier), or `reference`, the original DiffuRec code's: PyTorch's "
+        "defaults (embeddings N(0, 1) with the padding row, linear layers uniform) except Xavier-normal "
+        "attention-output and feed-forward weights.",
     )
     init_std: float = Field(0.02, gt=0.0, description="Standard deviation used when `init` is `normal`.")
     embedding_std: float | None = Field(
@@ -201,8 +205,17 @@ class TrainSpec(StrictModel):
     compile: bool = Field(False, description="`torch.compile` the approximator (slow first batches, faster after).")
     threads: int | None = Field(None, ge=1, description="CPU threads for PyTorch (default: PyTorch's choice).")
     eval_every: int = Field(1, ge=1, description="Validate every this many epochs.")
+    eval_first: int | None = Field(
+        None,
+        ge=1,
+        description="First epoch validated, then every `eval_every` epochs after it (the last epoch is always "
+        "validated). Empty means `eval_every`. The original DiffuRec code validates after epochs "
+        "`eval_every + 1`, `2 * eval_every + 1`, ... (its loop skips its epoch 0), so its presets set this.",
+    )
     patience: int | None = Field(
-        10, ge=1, description="Stop after this many validations without a better validation metric (never when empty)."
+        10,
+        ge=1,
+        description="Stop after this many validations in a row that do not improve (by `eval.select`; never when empty).",
     )
     fit_on: Literal["train", "train+val"] = Field(
         "train",
@@ -234,6 +247,17 @@ class EvalSpec(StrictModel):
 
     ks: list[int] = Field(default_factory=lambda: [5, 10, 20], min_length=1, description="Cut-offs K of HR@K and NDCG@K.")
     metric: str = Field("ndcg@10", description="Validation metric for early stopping and the best checkpoint.")
+    select: Literal["metric", "any"] = Field(
+        "metric",
+        description="What counts as an improving validation, for the best checkpoint and for patience: `metric` "
+        "(a better `metric`) or `any` (any HR@K or NDCG@K better than its own best so far, the original "
+        "DiffuRec and DiffuRecSys code's rule).",
+    )
+    test_checkpoint: Literal["best", "last"] = Field(
+        "best",
+        description="Which weights the run tests: `best` (the last improving validation's) or `last` (the last "
+        "epoch trained, as the public DiffuRecSys code does).",
+    )
     batch_size: int = Field(1024, ge=1, description="Users scored at once (bounds the users x items score matrix).")
     max_users: int | None = Field(None, ge=1, description="Evaluate only the first N examples, one per user with leave-one-out (a budget for smoke tests).")
     ensemble: int = Field(

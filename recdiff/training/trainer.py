@@ -372,17 +372,18 @@ class Trainer:
                 improved = False
                 if refit:  # nothing to validate on: each epoch's model is the one to test
                     state.best, improved = {"epoch": epoch, "value": float("nan"), "metrics": {}}, True
-                elif epoch % t.eval_every == 0 or epoch == t.epochs:
+                elif validates(t, epoch):
                     val = self._evaluate("val")
                     elapsed = state.seconds + time.perf_counter() - started
                     run.log({"event": "eval", "split": "val", "epoch": epoch, "elapsed": elapsed, **val})
                     value = val[spec.eval.metric]
                     line += f"  val {spec.eval.metric} {value:.4f}"
-                    improved = value > state.best["value"]
+                    improved, each = improves(spec.eval.select, spec.eval.metric, val, state.best)
                     if improved:
-                        state.best, state.stale = {"epoch": epoch, "value": value, "metrics": val}, 0
+                        state.best, state.stale = {"epoch": epoch, "value": value, "metrics": val, "each": each}, 0
                         line += " *"
                     else:
+                        state.best["each"] = each
                         state.stale += 1
                 state.epoch = epoch
                 state.seconds += time.perf_counter() - started
@@ -393,14 +394,41 @@ class Trainer:
                 stopped = t.patience is not None and state.stale >= t.patience
                 if stopped:
                     self.console.print(f"early stop: no better val {spec.eval.metric} for {state.stale} validations")
-        self.evaluated.load_state_dict(load_checkpoint(run.best_path, p.device)["model"])
+        tested = spec.eval.test_checkpoint
+        self.evaluated.load_state_dict(load_checkpoint(run.best_path if tested == "best" else run.last_path, p.device)["model"])
         test = self._evaluate("test")
-        run.log({"event": "eval", "split": "test", "epoch": state.best["epoch"], "checkpoint": "best", **test})
+        tested_epoch = state.best["epoch"] if tested == "best" else state.epoch
+        run.log({"event": "eval", "split": "test", "epoch": tested_epoch, "checkpoint": tested, **test})
         result = TrainResult(
-            run.path, state.best["epoch"], state.best["metrics"], test, state.popularity, state.epoch, state.seconds
+            run.path, state.best["epoch"], state.best["metrics"], test, state.popularity, state.epoch, state.seconds,
+            extra={"tested": {"checkpoint": tested, "epoch": tested_epoch}},
         )
         run.write_results(result.to_dict())
         return result
+
+
+def validates(train: TrainSpec, epoch: int) -> bool:
+    """Whether ``epoch`` (1-based) is validated: the last one, and from `eval_first` every `eval_every`."""
+    first = train.eval_first if train.eval_first is not None else train.eval_every
+    return epoch == train.epochs or (epoch >= first and (epoch - first) % train.eval_every == 0)
+
+
+def improves(
+    select: str, metric: str, val: dict[str, float], best: dict[str, Any]
+) -> tuple[bool, dict[str, float]]:
+    """Whether validation ``val`` improves on ``best`` under the selection rule, and the per-metric bests after it.
+
+    `metric`: ``val[metric]`` beats the best value. `any`: some HR@K or NDCG@K beats the best
+    that metric has reached in any validation so far (not necessarily in the same one), the
+    original DiffuRec code's rule.
+    """
+    each = dict(best.get("each", {}))
+    if select == "metric":
+        return val[metric] > best["value"], each
+    tracked = [name for name in val if name.startswith(("hr@", "ndcg@"))]
+    improved = any(val[name] > each.get(name, float("-inf")) for name in tracked)
+    each.update({name: max(val[name], each.get(name, float("-inf"))) for name in tracked})
+    return improved, each
 
 
 def train(spec: RunSpec, out: str | Path | None = None, console: Console | None = None) -> TrainResult:
