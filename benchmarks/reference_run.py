@@ -3,7 +3,8 @@
 The original prints the loss of one batch per epoch; a side-by-side comparison needs the
 epoch's mean training loss and every validation. This script runs the original ``main.py``
 unchanged in a scratch copy and only watches it: it wraps the loss method to average the
-epoch's batch losses and echoes the original's own printed lines into a JSONL log.
+epoch's batch losses, the metric function to collect each validation's per-batch metrics, and
+``print`` to see where epochs and validations begin and end.
 
     OMP_NUM_THREADS=1 python benchmarks/reference_run.py --out runs/reference/seed-42 \
         -- --device cpu --schedule_sampler_name uniform --epochs 4 --eval_interval 1 --random_seed 42
@@ -12,7 +13,8 @@ epoch's batch losses and echoes the original's own printed lines into a JSONL lo
 ``eval.max_users=N``), to fit a side-by-side run into a session. Arguments after ``--`` go to
 the original ``main.py`` as they are; ``--dataset`` picks the
 release pickle (``amazon_beauty`` → ``diffurec-beauty.pkl``, ``ml-1m`` → ``diffurec-ml-1m.pkl``).
-The log ``OUT/reference.jsonl`` holds one object per epoch (``epoch``, 1-based like recdiff's,
+The log ``OUT/reference.jsonl`` has the form of a recdiff run's ``metrics.jsonl``
+(`benchmarks/side_by_side.py` reads both): one object per epoch (``epoch``, 1-based like recdiff's,
 ``loss`` = the epoch's mean batch loss, ``seconds``) and one per validation or test (``split``,
 the six metrics as fractions averaged over users as recdiff does, and ``reported_*``: the
 original's own figure, a mean of per-batch means). The original validates after epoch
@@ -93,7 +95,7 @@ def main() -> None:
         batches.append((labels.shape[0], metrics))
         if len(batches) == per_split:
             n = sum(size for size, _ in batches)
-            record: dict[str, object] = {"split": "val" if validating[0] else "test", "epoch": epoch[0]}
+            record: dict[str, object] = {"event": "eval", "split": "val" if validating[0] else "test", "epoch": epoch[0]}
             for key in metrics:
                 record[key.lower()] = sum(size * m[key] for size, m in batches) / n
                 record[f"reported_{key.lower()}"] = sum(m[key] for _, m in batches) / len(batches)
@@ -109,7 +111,7 @@ def main() -> None:
             started[0] = time.perf_counter()
         elif text.startswith("loss in epoch"):
             epoch[0] += 1
-            write({"epoch": epoch[0], "loss": sum(losses) / len(losses), "batches": len(losses)})
+            write({"event": "epoch", "epoch": epoch[0], "loss": sum(losses) / len(losses), "batches": len(losses)})
             losses.clear()
         elif text.startswith("start predicting"):
             validating[0] = True

@@ -1,0 +1,64 @@
+"""Markdown table of the original code beside recdiff, epoch by epoch: mean training loss and validation.
+
+    python benchmarks/side_by_side.py --original runs/reference/beauty-seed-42 runs/reference/beauty-seed-43 \
+        --recdiff runs/side/recdiff-seed-42 runs/side/recdiff-seed-43 [--metrics hr@10 ndcg@10]
+
+``--original`` folders hold the ``reference.jsonl`` of `benchmarks/reference_run.py`, ``--recdiff``
+folders a run's ``metrics.jsonl``; both hold per-epoch records with ``loss`` and validation
+records with ``split: val``, so one reader serves both. Each cell lists the seeds' values in the
+order given, then their mean; a missing epoch (a run still training or stopped) is left out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+def per_epoch(folder: Path) -> tuple[dict[int, float], dict[int, dict[str, float]]]:
+    """Mean training loss and validation metrics by 1-based epoch, from either side's JSONL log."""
+    log = folder / "reference.jsonl" if (folder / "reference.jsonl").is_file() else folder / "metrics.jsonl"
+    losses: dict[int, float] = {}
+    validations: dict[int, dict[str, float]] = {}
+    for line in log.read_text().splitlines():
+        record = json.loads(line)
+        if record.get("event") == "baseline":
+            continue
+        if record.get("split") == "val":
+            validations[record["epoch"]] = record
+        elif "loss" in record:
+            losses[record["epoch"]] = record["loss"]
+    return losses, validations
+
+
+def cell(values: list[float], digits: int) -> str:
+    if not values:
+        return "-"
+    listed = " / ".join(f"{v:.{digits}f}" for v in values)
+    return f"{listed} (mean {np.mean(values):.{digits}f})" if len(values) > 1 else listed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--original", type=Path, nargs="+", required=True)
+    parser.add_argument("--recdiff", type=Path, nargs="+", required=True)
+    parser.add_argument("--metrics", nargs="+", default=["hr@10", "ndcg@10"])
+    args = parser.parse_args()
+    sides = {"original": [per_epoch(f) for f in args.original], "recdiff": [per_epoch(f) for f in args.recdiff]}
+    epochs = sorted({e for runs in sides.values() for losses, vals in runs for e in (*losses, *vals)})
+    header = ["epoch", *(f"{side} loss" for side in sides), *(f"{side} val {m}" for m in args.metrics for side in sides)]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for epoch in epochs:
+        cells = [str(epoch)]
+        cells += [cell([losses[epoch] for losses, _ in runs if epoch in losses], 3) for runs in sides.values()]
+        for metric in args.metrics:
+            cells += [cell([vals[epoch][metric] for _, vals in runs if epoch in vals], 4) for runs in sides.values()]
+        print("| " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
