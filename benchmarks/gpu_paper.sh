@@ -2,7 +2,9 @@
 # Paper-protocol runs on a lent GPU, inside a fixed device-time budget.
 #
 # Runs paper specs (examples/paper/DATASET-MODEL.yaml, or examples/reference/DATASET-MODEL.yaml
-# for the reference presets, e.g. beauty:diffurec-reference:42; bf16) side by side on the one GPU: first
+# for the reference presets, e.g. beauty:diffurec-reference:42, with an optional fourth field
+# naming a one-field variant of examples/reference/ablations.yaml, e.g.
+# beauty:diffurec-reference:42:init; bf16) side by side on the one GPU: first
 # the FIRST runs, then the LATER ones once those are done or LATER_WINDOW seconds before the
 # budget ends, whichever comes first (by default the Beauty runs that complete a CPU group first,
 # then the heavier ML-1M diffusion runs). Each is `recdiff repeat SPEC --seeds 1`, so its folder
@@ -43,14 +45,20 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-3}
 mkdir -p "$RUNS/logs"
 PRECISION=${PRECISION:-bf16}
 
-launch() {  # launch DATASET:MODEL:SEED, one seed of examples/{paper,reference}/DATASET-MODEL.yaml into $RUNS/DATASET-MODEL-PRECISION
-  local dataset model seed spec
-  IFS=: read -r dataset model seed <<<"$1"
-  local name="$dataset-$model-$PRECISION"
+variant_sets() {  # the --set arguments of a variant in examples/reference/ablations.yaml
+  python3 -c 'import sys, yaml; print(" ".join(f"--set {k}={v}" for k, v in yaml.safe_load(open(sys.argv[1]))[sys.argv[2]].items()))' \
+    examples/reference/ablations.yaml "$1"
+}
+
+launch() {  # launch DATASET:MODEL:SEED[:VARIANT], one seed of examples/{paper,reference}/DATASET-MODEL.yaml into $RUNS/DATASET-MODEL[-VARIANT]-PRECISION
+  local dataset model seed variant spec sets=""
+  IFS=: read -r dataset model seed variant <<<"$1"
+  local name="$dataset-$model${variant:+-$variant}-$PRECISION"
   spec="examples/paper/$dataset-$model.yaml"
   [[ -f "$spec" ]] || spec="examples/reference/$dataset-$model.yaml"
+  [[ -z "$variant" ]] || sets=$(variant_sets "$variant") || { echo "error: no variant '$variant' in examples/reference/ablations.yaml" >&2; return; }
   python3 -m recdiff repeat "$spec" --seeds 1 --set seed="$seed" --set train.precision="$PRECISION" --out "$RUNS/$name" \
-    ${EXTRA_SET:-} >"$RUNS/logs/$name.log" 2>&1 &
+    $sets ${EXTRA_SET:-} >"$RUNS/logs/$name.log" 2>&1 &
   echo "$! $name" >>"$RUNS/logs/pids"
   echo "$((SECONDS - started)) s: started $name (seed $seed)"
 }

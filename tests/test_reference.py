@@ -241,3 +241,27 @@ def test_spec_show_of_diffurec_reference_has_the_original_regime(tmp_path: Path)
         "bucket: false",
     ):
         assert expected in shown, expected
+
+
+def test_each_ablation_changes_one_field_toward_recdiffs_default() -> None:
+    """examples/reference/ablations.yaml: every variant is a valid override of diffurec-reference that
+    moves exactly its field, to the value recdiff's own default spec has."""
+    import yaml
+    from conftest import REPO
+
+    variants = yaml.safe_load((REPO / "examples" / "reference" / "ablations.yaml").read_text())
+    spec_file = REPO / "examples" / "reference" / "beauty-diffurec-reference.yaml"
+    base = recdiff.load_spec(spec_file).model_dump()
+    default = recdiff.load_spec({}).model_dump()
+
+    def lookup(tree: dict, dotted: str) -> object:
+        for key in dotted.split("."):
+            tree = tree[key]
+        return tree
+
+    for name, overrides in variants.items():
+        changed = recdiff.load_spec(spec_file, [f"{k}={v}" for k, v in overrides.items()]).model_dump()
+        for field, value in overrides.items():
+            assert lookup(changed, field) == value == lookup(default, field) != lookup(base, field), name
+        changed_fields = [f for f in ("model", "train", "eval", "data") if changed[f] != base[f]]
+        assert len(changed_fields) == 1, (name, changed_fields)
