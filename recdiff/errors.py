@@ -7,6 +7,9 @@ fix it. The CLI prints that paragraph instead of a traceback.
 
 from __future__ import annotations
 
+QUOTED_LENGTH = 300
+"""Characters of an exception's message that `describe` quotes (torch's can run to pages)."""
+
 
 class RecdiffError(Exception):
     """Base class of every error recdiff reports to a user."""
@@ -30,3 +33,13 @@ class CheckpointError(RecdiffError):
 
 class RunError(RecdiffError):
     """A run directory cannot be created or used without losing earlier results."""
+
+
+def describe(error: BaseException) -> str:
+    """``Type: first line of the message``, for quoting an exception inside a one-paragraph error.
+
+    Never empty and never failing: many exceptions carry no message at all (``EOFError`` from
+    an empty file, a bare ``SystemExit``).
+    """
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0][:QUOTED_LENGTH]}" if lines else type(error).__name__

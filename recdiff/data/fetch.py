@@ -27,7 +27,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 
 from recdiff.data.datasets import DatasetRecipe, get_recipe
 from recdiff.data.home import recdiff_home
-from recdiff.errors import DataError
+from recdiff.errors import DataError, describe
 
 TIMEOUT = 60.0
 """Seconds a connection may stay silent before the download is given up."""
@@ -173,7 +173,7 @@ def _download(recipe: DatasetRecipe, final: Path, console: Console | None, timeo
     except urllib.error.URLError as error:
         raise _failed(recipe, final, f"the server could not be reached ({error.reason})") from None
     except (OSError, http.client.HTTPException) as error:
-        raise _failed(recipe, final, f"the transfer failed ({type(error).__name__}: {error})") from None
+        raise _failed(recipe, final, f"the transfer failed ({describe(error)})") from None
     finally:
         if not finished:
             part.unlink(missing_ok=True)

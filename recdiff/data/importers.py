@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from recdiff.data.readers import FIELDS, _field_lookup, _find_column, _parse_time
-from recdiff.errors import DataError
+from recdiff.errors import DataError, describe
 from recdiff.spec.models import DataSpec
 
 Source = Path | IO[bytes]
@@ -50,7 +50,7 @@ def read_parquet(path: Path, spec: DataSpec) -> pd.DataFrame:
         header = list(pq.read_schema(path).names)
     except Exception as error:  # pyarrow raises its own ArrowInvalid/OSError family
         raise DataError(
-            f"'{path}' could not be read as Parquet ({type(error).__name__}: {error}). Check the file, or "
+            f"'{path}' could not be read as Parquet ({describe(error)}). Check the file, or "
             f"set data.format to the format it really has."
         ) from None
     lookup = _field_lookup(header, typed=True)
@@ -119,7 +119,7 @@ def _read_headerless(source: Source, where: Path | str, separator: str, width: i
         raise DataError(f"Ratings file '{where}' is empty. It should hold one {layout} line per rating.") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as error:
         raise DataError(
-            f"Ratings file '{where}' could not be parsed ({type(error).__name__}: {error}). Every line must be "
+            f"Ratings file '{where}' could not be parsed ({describe(error)}). Every line must be "
             f"{layout}, with no header line."
         ) from None
     if table.shape[1] != width:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recdiff.errors import DataError
+from recdiff.errors import DataError, describe
 from recdiff.spec.models import DataSpec
 
 FORMAT_BY_SUFFIX = {
@@ -196,7 +196,7 @@ def _unreadable(
 ) -> DataError:
     """The error for a file pandas cannot parse; ``separator`` says which separator the file must use."""
     return DataError(
-        f"{what} '{path}' could not be parsed ({type(error).__name__}: {error}). Check that "
+        f"{what} '{path}' could not be parsed ({describe(error)}). Check that "
         f"it is UTF-8 text with the same number of separated fields on every line, and {separator}."
     )
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import entrypoints
 
-from recdiff.errors import RecdiffError
+from recdiff.errors import RecdiffError, describe
 from recdiff.registry import origins
 from recdiff.registry.origins import BrokenPlugin, registering_from
 
@@ -83,7 +83,7 @@ def load_plugins(path: list[str] | None = None) -> list[PluginStatus]:
                 point.load()
             status = PluginStatus(plugin)
         except Exception as error:  # a plugin may fail in any way; recdiff must keep working
-            message = f"{type(error).__name__}: {error}".splitlines()[0]
+            message = describe(error)
             status = PluginStatus(plugin, message)
             origins.BROKEN.append(BrokenPlugin(plugin.origin, plugin.name, message))
         statuses.append(status)
@@ -108,6 +108,6 @@ def import_code(path: str | Path) -> None:
     except Exception as error:
         del sys.modules[module_name]
         raise RecdiffError(
-            f"Importing --code file '{path}' failed ({type(error).__name__}: {error}). Fix the file; it should "
+            f"Importing --code file '{path}' failed ({describe(error)}). Fix the file; it should "
             f"only define and register components (`@recdiff.register(kind, name)`)."
         ) from None

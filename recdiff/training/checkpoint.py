@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from recdiff.errors import CheckpointError
+from recdiff.errors import CheckpointError, describe
 
 FORMAT_VERSION = 1
 REQUIRED_KEYS = ("format", "model", "spec", "epoch", "num_items")
@@ -34,7 +34,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # torch raises many types for corrupt or foreign files
         raise CheckpointError(
-            f"Checkpoint '{path}' could not be loaded ({type(error).__name__}: {str(error).splitlines()[0][:200]}). "
+            f"Checkpoint '{path}' could not be loaded ({describe(error)}). "
             f"The file is corrupt, truncated or not a recdiff checkpoint; use the run's other checkpoint "
             f"(best.pt or last.pt) or train again."
         ) from None
