@@ -57,7 +57,7 @@ def read_interactions(spec: DataSpec) -> pd.DataFrame:
     if spec.path is None:
         raise DataError("No interaction file is set. Set data.path to a .inter, .csv or .tsv file.")
     path = Path(spec.path)
-    _check_exists(path)
+    check_exists(path)
     file_format = _resolve_format(path, spec.format)
     if file_format not in SEPARATOR:
         from recdiff.data.importers import IMPORTERS  # it builds on this module's column helpers
@@ -87,7 +87,8 @@ def read_interactions(spec: DataSpec) -> pd.DataFrame:
     return frame
 
 
-def _check_exists(path: Path) -> None:
+def check_exists(path: Path) -> None:
+    """Raise a DataError naming ``path`` unless it is a file (checked before anything reads or hashes it)."""
     if path.is_file():
         return
     what = "is a directory, not a file" if path.is_dir() else "does not exist"
