@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import os
 import platform
@@ -12,15 +14,42 @@ from typing import Any
 
 import torch
 
-from recdiff.errors import RunError
+from recdiff.errors import RunError, describe
 from recdiff.spec.loading import dump_spec
 from recdiff.spec.models import RunSpec
+from recdiff.training.lock import RunLock
 
 
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
+
+
+def _new_default(root: Path, name: str) -> Path:
+    """Create ``root/<time>-<name>``, or ``-2``, ``-3``... after it when other runs took that name this second."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    root.mkdir(parents=True, exist_ok=True)
+    for number in itertools.count(1):
+        path = root / (f"{stamp}-{name}" if number == 1 else f"{stamp}-{name}-{number}")
+        with contextlib.suppress(FileExistsError):
+            path.mkdir()
+            return path
+    raise AssertionError("unreachable")
+
+
+def _make(path: Path) -> tuple[Path, bool]:
+    """``path`` as a directory, and whether this call made it."""
+    try:
+        path.mkdir(parents=True)
+    except FileExistsError:
+        if not path.is_dir():
+            raise RunError(
+                f"Output directory '{path}' already exists as a file; recdiff never overwrites anything. "
+                f"Pass another --out."
+            ) from None
+        return path, False
+    return path, True
 
 
 @dataclass(frozen=True)
@@ -30,24 +59,32 @@ class RunDir:
     path: Path
 
     @classmethod
-    def claim(cls, spec: RunSpec, out: str | Path | None = None, root: str | Path = "runs") -> RunDir:
-        """The run directory to use, checked to be free (never an earlier run's); `create()` makes it."""
-        if out is None:
-            out = Path(root) / f"{time.strftime('%Y%m%d-%H%M%S')}-{spec.name}"
-        path = Path(out)
-        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+    def claim(cls, spec: RunSpec, out: str | Path | None = None, root: str | Path = "runs") -> Claim:
+        """A new run's directory, created (or taken while empty) and locked by this process.
+
+        Claiming is atomic, so two runs started together never share a directory: a default
+        name is created exclusively (``root/<time>-<name>``, then ``-2``, ``-3``... within one
+        second), and an ``out`` directory is locked before it is checked to be empty.
+
+        Raises:
+            RunError: ``out`` holds files (an earlier run), another process is using it, or it
+                cannot be created.
+        """
+        try:
+            path, created = (_new_default(Path(root), spec.name), True) if out is None else _make(Path(out))
+            lock = RunLock.acquire(path)
+        except OSError as error:
+            raise RunError(
+                f"Could not create run directory '{out or root}' ({describe(error)}). Pass a writable --out."
+            ) from None
+        if any(path.iterdir()):
+            lock.release()
             raise RunError(
                 f"Output directory '{path}' already exists and is not empty; recdiff never overwrites an "
                 f"earlier run. Pass another --out, or move the old run away first."
             )
-        return cls(path)
-
-    def create(self) -> None:
-        """Make the directory and its checkpoints folder."""
-        try:
-            (self.path / "checkpoints").mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise RunError(f"Could not create run directory '{self.path}': {error}. Pass a writable --out.") from None
+        (path / "checkpoints").mkdir()
+        return Claim(cls(path), lock, created)
 
     @classmethod
     def open(cls, path: str | Path) -> RunDir:
@@ -100,3 +137,26 @@ class RunDir:
 
     def write_results(self, results: dict[str, Any]) -> None:
         _write_atomic(self.results_path, json.dumps(results, indent=2))
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A new run's directory as `RunDir.claim` left it: locked by this process.
+
+    Attributes:
+        run: The directory.
+        lock: Held until the run ends (`Trainer.fit` releases it).
+        created: Whether the claim made the directory, so that `abandon` may remove it.
+    """
+
+    run: RunDir
+    lock: RunLock
+    created: bool
+
+    def abandon(self) -> None:
+        """Undo the claim of a run that failed before it started: remove the empty folders it made, release the lock."""
+        with contextlib.suppress(OSError):  # rmdir removes nothing but an empty folder
+            (self.run.path / "checkpoints").rmdir()
+            if self.created:
+                self.run.path.rmdir()
+        self.lock.release()

@@ -42,6 +42,7 @@ from recdiff.spec.loading import load_spec
 from recdiff.spec.models import RunSpec, TrainSpec
 from recdiff.training.checkpoint import load_checkpoint, save_checkpoint
 from recdiff.training.precision import autocast
+from recdiff.training.lock import RunLock
 from recdiff.training.rundir import RunDir
 
 
@@ -196,9 +197,13 @@ class Trainer:
                 setattr(spec.data, setting, Path(os.path.abspath(getattr(spec.data, setting))))
         self.spec = spec
         self.console = console or Console()
-        self.run = RunDir.claim(spec, out)
-        self.prepared = prepare(spec)
-        self.run.create()
+        claim = RunDir.claim(spec, out)  # before the data loads, so a second run is refused at once
+        try:
+            self.prepared = prepare(spec)
+        except BaseException:
+            claim.abandon()
+            raise
+        self.run, self.lock = claim.run, claim.lock
         self._build_optimisation()
         self.progress = RunProgress()
 
@@ -211,9 +216,22 @@ class Trainer:
         so the remaining epochs see the batches the uninterrupted run would have seen.
 
         Raises:
-            RunError: The run has no last checkpoint yet, or it already finished.
+            RunError: The run has no last checkpoint yet, it already finished, or another
+                process is training into it.
         """
         run = RunDir.open(run_dir)
+        lock = RunLock.acquire(run.path)
+        try:
+            trainer = cls._resumed(run, console)
+        except BaseException:
+            lock.release()
+            raise
+        trainer.lock = lock
+        return trainer
+
+    @classmethod
+    def _resumed(cls, run: RunDir, console: Console | None) -> Trainer:
+        """The trainer of ``run`` as its last checkpoint left it (the caller holds the run's lock)."""
         if run.results_path.is_file():
             raise RunError(
                 f"Run '{run.path}' already finished (results.json is there); nothing to resume. Train a new "
@@ -331,8 +349,15 @@ class Trainer:
     def fit(self) -> TrainResult:
         """Train, validate, early-stop, then evaluate the best checkpoint on the test split.
 
-        A resumed trainer (:meth:`resume`) carries on from its last finished epoch.
+        A resumed trainer (:meth:`resume`) carries on from its last finished epoch. The run
+        directory stays locked until this returns or raises.
         """
+        try:
+            return self._fit()
+        finally:
+            self.lock.release()
+
+    def _fit(self) -> TrainResult:
         spec, p, run, state = self.spec, self.prepared, self.run, self.progress
         t = spec.train
         self.console.print(
