@@ -8,6 +8,7 @@ traceback, and that the runs and checkpoints already on disk are exactly as they
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -18,7 +19,10 @@ from pathlib import Path
 import pytest
 from conftest import TINY, assert_clean_failure, flat, invoke, read_results, set_args
 
-from recdiff import RecdiffError, load_spec
+import torch
+
+from recdiff import RecdiffError, jsontext, load_spec
+from recdiff.models.diffusion import DiffusionRecommender
 from recdiff.training.lock import RunLock
 from recdiff.training.rundir import RunDir
 
@@ -47,9 +51,22 @@ def recdiff_process(*args: str | Path, cwd: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
+def strict_json(text: str) -> object:
+    """Parse ``text`` as JSON proper: Python's json would also take the tokens NaN and Infinity."""
+
+    def refuse(token: str) -> None:
+        raise AssertionError(f"{token} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def metric_records(run_dir: Path) -> list[dict]:
+    """metrics.jsonl, each line checked to be strict JSON."""
+    return [strict_json(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]  # type: ignore[misc]
+
+
 def epochs_logged(run_dir: Path) -> list[int]:
-    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    return [record["epoch"] for record in records if record["event"] == "epoch"]
+    return [record["epoch"] for record in metric_records(run_dir) if record["event"] == "epoch"]
 
 
 def write_interactions(path: Path) -> Path:
@@ -108,6 +125,57 @@ def test_resume_refuses_a_run_another_process_holds(tmp_path: Path, trained_run:
     lock.release()
     assert snapshot(run_dir) == before
     assert invoke("train", "--resume", run_dir).exit_code == 0  # free again once the holder is gone
+
+
+# 2. A loss that is not a number
+
+
+def test_a_diverging_loss_stops_the_run_and_names_where(tmp_path: Path, tiny_spec: Path) -> None:
+    run_dir = tmp_path / "run"
+    output = assert_clean_failure(invoke("train", tiny_spec, "--out", run_dir, *set_args(TINY), "--set", "train.lr=1e10"))
+    assert "Training diverged: the loss was nan at epoch 1, batch" in output and "train.lr 1e+10" in output
+    assert "No epoch finished" in output and "lower train.lr" in output
+    assert not (run_dir / "results.json").exists() and not any((run_dir / "checkpoints").iterdir())
+    diverged = metric_records(run_dir)[-1]
+    assert diverged["event"] == "diverged" and diverged["epoch"] == 1 and diverged["loss"] == "nan"
+    strict_json((run_dir / "env.json").read_text())
+
+
+def test_a_loss_that_turns_nan_keeps_the_last_finite_checkpoints(
+    tmp_path: Path, tiny_spec: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original, calls = DiffusionRecommender.loss, itertools.count(1)
+
+    def nan_from_epoch_two_batch_three(self, history, target):  # type: ignore[no-untyped-def]
+        loss = original(self, history, target)
+        return loss * float("nan") if next(calls) == 8 + 3 else loss  # TINY: 8 batches an epoch
+
+    monkeypatch.setattr(DiffusionRecommender, "loss", nan_from_epoch_two_batch_three)
+    run_dir = tmp_path / "run"
+    output = assert_clean_failure(invoke("train", tiny_spec, "--out", run_dir, *set_args(TINY)))
+    assert "the loss was nan at epoch 2, batch 3" in output
+    assert "best.pt still holds epoch 1 and last.pt epoch 1" in output
+    for name in ("best", "last"):
+        state = torch.load(run_dir / "checkpoints" / f"{name}.pt", weights_only=True)
+        assert state["epoch"] == 1 and all(torch.isfinite(w).all() for w in state["model"].values())
+    assert epochs_logged(run_dir) == [1] and not (run_dir / "results.json").exists()
+    monkeypatch.undo()
+    assert invoke("evaluate", run_dir).exit_code == 0  # what was kept still evaluates
+
+
+@pytest.mark.parametrize("setting", ["train.lr=inf", "train.lr=.nan", "model.noise={name: offset, params: {strength: -.inf}}"])
+def test_non_finite_spec_numbers_are_refused(tmp_path: Path, tiny_spec: Path, setting: str) -> None:
+    output = assert_clean_failure(invoke("train", tiny_spec, "--out", tmp_path / "run", "--set", setting))
+    assert "Input should be a finite number" in output
+    assert not (tmp_path / "run").exists()
+
+
+def test_every_json_recdiff_writes_is_strict(trained_run: tuple[Path, object]) -> None:
+    assert jsontext.dumps({"loss": float("nan"), "t": [float("inf"), 1.5]}) == '{"loss": null, "t": [null, 1.5]}'
+    run_dir = trained_run[0]
+    for name in ("env.json", "results.json"):
+        strict_json((run_dir / name).read_text())
+    assert metric_records(run_dir)
 
 
 # 4. A missing data file, with the cache on (the default)

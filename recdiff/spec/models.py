@@ -14,9 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 
 class StrictModel(BaseModel):
-    """Base of every spec section: unknown keys are errors, assignments are re-validated."""
+    """Base of every spec section: unknown keys and non-finite numbers (`.inf`, `.nan`) are errors,
+    assignments are re-validated."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class ComponentSpec(StrictModel):

@@ -16,6 +16,7 @@ from typing import Any
 
 from rich.console import Console
 
+from recdiff import jsontext
 from recdiff.errors import RunError
 from recdiff.evaluation.significance import PairedTTest, mean_std, paired_t_test
 from recdiff.spec.loading import read_yaml
@@ -69,7 +70,7 @@ def run_group(spec: RunSpec, seeds: int, out: str | Path | None = None, console:
             run_dir.rename(root / f"seed-{seed}.incomplete-{time.strftime('%Y%m%d-%H%M%S')}")
         train(spec.model_copy(update={"seed": seed}), run_dir, console)
     group = load_group(root)
-    (root / SUMMARY).write_text(json.dumps(summary_record(group), indent=2) + "\n")
+    (root / SUMMARY).write_text(jsontext.dumps(summary_record(group), indent=2) + "\n")
     return group
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import os
 import platform
 import time
@@ -14,6 +13,7 @@ from typing import Any
 
 import torch
 
+from recdiff import jsontext
 from recdiff.errors import RunError, describe
 from recdiff.spec.loading import dump_spec
 from recdiff.spec.models import RunSpec
@@ -128,15 +128,15 @@ class RunDir:
             "threads": torch.get_num_threads(),
             "seed": seed,
         }
-        _write_atomic(self.env_path, json.dumps(env, indent=2))
+        _write_atomic(self.env_path, jsontext.dumps(env, indent=2))
 
     def log(self, record: dict[str, Any]) -> None:
         """Append one JSON object to metrics.jsonl."""
         with self.metrics_path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
+            handle.write(jsontext.dumps(record) + "\n")
 
     def write_results(self, results: dict[str, Any]) -> None:
-        _write_atomic(self.results_path, json.dumps(results, indent=2))
+        _write_atomic(self.results_path, jsontext.dumps(results, indent=2))
 
 
 @dataclass(frozen=True)

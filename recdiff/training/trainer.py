@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import time
@@ -328,6 +329,9 @@ class Trainer:
             batch = make_batch(p.data, split, index).to(p.device, non_blocking=non_blocking)
             with autocast(p.device, t.precision):
                 loss = self.model.loss(batch.history, batch.target)
+            value = loss.item()
+            if not math.isfinite(value):  # before the step: the weights of the last finished epoch stay as saved
+                raise self._diverged(epoch, step, value)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if t.grad_clip is not None:
@@ -335,7 +339,7 @@ class Trainer:
             self.optimizer.step()
             if self.ema is not None:
                 self.ema.update_parameters(self.model)
-            total_loss += loss.item() * len(batch)
+            total_loss += value * len(batch)
             examples += len(batch)
             rate = examples / (time.perf_counter() - start)
             progress.update(task, advance=1, info=f"loss {total_loss / examples:.4f} · {rate:,.0f} ex/s")
@@ -345,6 +349,23 @@ class Trainer:
         self.scheduler.step()
         return {"loss": total_loss / max(examples, 1), "examples": examples, "seconds": seconds,
                 "examples_per_s": examples / seconds, "lr": lr}
+
+    def _diverged(self, epoch: int, batch: int, loss: float) -> RunError:
+        """Log where the loss stopped being finite, and the error that ends the run there."""
+        self.run.log({"event": "diverged", "epoch": epoch, "batch": batch, "loss": str(loss)})
+        state, t = self.progress, self.spec.train
+        if state.epoch == 0:
+            kept = "No epoch finished, so there is no checkpoint."
+        else:
+            kept = (
+                f"Nothing of epoch {epoch} was saved: checkpoints/best.pt still holds epoch {state.best['epoch']} "
+                f"and last.pt epoch {state.epoch} (`recdiff evaluate {self.run.path}` tests the best one)."
+            )
+        settings = f"train.lr {t.lr:g}" + ("" if t.grad_clip is None else f", train.grad_clip {t.grad_clip:g}")
+        return RunError(
+            f"Training diverged: the loss was {loss} at epoch {epoch}, batch {batch} ({settings}), and the run "
+            f"stopped. {kept} Train a new run with a lower train.lr, or clip gradients (train.grad_clip: 1.0)."
+        )
 
     def fit(self) -> TrainResult:
         """Train, validate, early-stop, then evaluate the best checkpoint on the test split.
