@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import TINY, assert_clean_failure, flat, invoke, read_results, set_args
 
 import torch
@@ -176,6 +177,44 @@ def test_every_json_recdiff_writes_is_strict(trained_run: tuple[Path, object]) -
     for name in ("env.json", "results.json"):
         strict_json((run_dir / name).read_text())
     assert metric_records(run_dir)
+
+
+# 6. Everything else: an edited spec.yaml under --resume
+
+
+def edit_spec(run_dir: Path, **changes: object) -> None:
+    """Set ``section.field`` values in a run's spec.yaml (``train__lr=0.01`` sets train.lr)."""
+    spec = yaml.safe_load((run_dir / "spec.yaml").read_text())
+    for key, value in changes.items():
+        section, field = key.split("__")
+        spec[section][field] = value
+    (run_dir / "spec.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+
+
+@pytest.mark.parametrize(
+    ("edit", "named"),
+    [({"train__lr": 0.01}, "train.lr: 0.001 -> 0.01"), ({"model__hidden": 24}, "model.hidden: 16 -> 24")],
+)
+def test_resume_refuses_an_edited_spec_naming_the_fields(
+    tmp_path: Path, trained_run: tuple[Path, object], edit: dict, named: str
+) -> None:
+    run_dir = copy_run(trained_run, tmp_path / "run")
+    (run_dir / "results.json").unlink()
+    edit_spec(run_dir, **edit)
+    before = snapshot(run_dir)
+    output = assert_clean_failure(invoke("train", "--resume", run_dir))
+    assert "cannot be resumed" in output and named in output
+    assert f"recdiff train {run_dir / 'spec.yaml'} --out NEW_DIR" in output
+    assert snapshot(run_dir) == before
+
+
+def test_resume_accepts_an_edit_of_where_it_runs(tmp_path: Path, trained_run: tuple[Path, object]) -> None:
+    run_dir = copy_run(trained_run, tmp_path / "run")
+    (run_dir / "results.json").unlink()
+    edit_spec(run_dir, train__threads=1, eval__batch_size=7)
+    result = invoke("train", "--resume", run_dir)
+    assert result.exit_code == 0, result.output
+    assert read_results(run_dir)["test"] == read_results(trained_run[0])["test"]
 
 
 # 4. A missing data file, with the cache on (the default)

@@ -39,11 +39,12 @@ from recdiff.errors import RunError
 from recdiff.evaluation.evaluate import evaluate_model, evaluate_popularity
 from recdiff.models.build import build_model
 from recdiff.models.diffusion import DiffusionRecommender
+from recdiff.spec.diff import changes
 from recdiff.spec.loading import load_spec
 from recdiff.spec.models import RunSpec, TrainSpec
 from recdiff.training.checkpoint import load_checkpoint, save_checkpoint
-from recdiff.training.precision import autocast
 from recdiff.training.lock import RunLock
+from recdiff.training.precision import autocast
 from recdiff.training.rundir import RunDir
 
 
@@ -188,15 +189,24 @@ class RunProgress:
     popularity: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
+def as_saved(spec: RunSpec) -> RunSpec:
+    """A copy of ``spec`` as a run saves it: data files as absolute paths, so it works from any directory."""
+    spec = spec.model_copy(deep=True)
+    for setting in ("path", "item_file", "user_file"):
+        if getattr(spec.data, setting) is not None:
+            setattr(spec.data, setting, Path(os.path.abspath(getattr(spec.data, setting))))
+    return spec
+
+
+RESUME_MAY_CHANGE = ("train.device", "train.threads", "train.compile", "eval.batch_size", "eval.item_chunk", "data.cache")
+"""Spec fields a resumed run may change in spec.yaml: where and how fast it runs, not what it computes."""
+
+
 class Trainer:
     """Trains one spec into one run directory. `fit()` runs it to the end and reports test metrics."""
 
     def __init__(self, spec: RunSpec, out: str | Path | None = None, console: Console | None = None) -> None:
-        spec = spec.model_copy(deep=True)
-        for setting in ("path", "item_file", "user_file"):  # the saved spec works from any directory
-            if getattr(spec.data, setting) is not None:
-                setattr(spec.data, setting, Path(os.path.abspath(getattr(spec.data, setting))))
-        self.spec = spec
+        self.spec = spec = as_saved(spec)
         self.console = console or Console()
         claim = RunDir.claim(spec, out)  # before the data loads, so a second run is refused at once
         try:
@@ -245,13 +255,14 @@ class Trainer:
             )
         trainer = cls.__new__(cls)
         trainer.spec = load_spec(run.spec_path)
+        # Read onto the CPU: RNG states must stay CPU tensors, and load_state_dict below moves the
+        # weights and optimizer moments onto the model's device, whichever device wrote them.
+        state = load_checkpoint(run.last_path)
+        _check_unchanged(run, state["spec"], trainer.spec)
         trainer.console = console or Console()
         trainer.run = run
         trainer.prepared = prepare(trainer.spec)
         trainer._build_optimisation()
-        # Read onto the CPU: RNG states must stay CPU tensors, and load_state_dict below moves the
-        # weights and optimizer moments onto the model's device, whichever device wrote them.
-        state = load_checkpoint(run.last_path)
         if state.get("data_fingerprint") != trainer.prepared.data.fingerprint():
             raise RunError(
                 f"Run '{run.path}' was trained on other data than its spec's data now gives; restore the "
@@ -451,6 +462,19 @@ class Trainer:
         )
         run.write_results(result.to_dict())
         return result
+
+
+def _check_unchanged(run: RunDir, trained: dict[str, Any], on_disk: RunSpec) -> None:
+    """Refuse to resume with a spec.yaml edited since the checkpoint: the run would mix two settings."""
+    changed = changes(trained, on_disk, ignore=RESUME_MAY_CHANGE)
+    if changed:
+        raise RunError(
+            f"Run '{run.path}' cannot be resumed: its spec.yaml was edited after training started "
+            f"({'; '.join(changed)}), and a resumed run must go on with the settings its checkpoints were "
+            f"trained with. Undo the edit to resume, or train a new run with the edited spec: "
+            f"`recdiff train {run.spec_path} --out NEW_DIR`. Only {', '.join(RESUME_MAY_CHANGE)} may change "
+            f"when a run is resumed."
+        )
 
 
 def validates(train: TrainSpec, epoch: int) -> bool:
