@@ -217,6 +217,36 @@ def test_resume_accepts_an_edit_of_where_it_runs(tmp_path: Path, trained_run: tu
     assert read_results(run_dir)["test"] == read_results(trained_run[0])["test"]
 
 
+# 3. repeat into a group trained with another spec
+
+
+def test_repeat_refuses_seeds_of_another_spec_and_summarises_only_the_requested(
+    tmp_path: Path, tiny_spec: Path
+) -> None:
+    group, one_epoch = tmp_path / "group", [*set_args(TINY), "--set", "train.epochs=1"]
+    assert invoke("repeat", tiny_spec, "--seeds", "2", "--out", group, *one_epoch).exit_code == 0
+    first = strict_json((group / "summary.json").read_text())
+    assert first["seeds"] == [7, 8] and first["runs"]["7"]["spec"] == first["runs"]["8"]["spec"]
+    trained = {seed: snapshot(group / f"seed-{seed}") for seed in (7, 8)}
+
+    changed = [*one_epoch, "--set", "model.hidden=8"]
+    output = assert_clean_failure(invoke("repeat", tiny_spec, "--seeds", "1", "--out", group, *changed))
+    assert "seeds 7, 8 (model.hidden: 16 -> 8)" in output and "--rerun-changed" in output
+    assert {seed: snapshot(group / f"seed-{seed}") for seed in (7, 8)} == trained
+
+    # the same spec over fewer seeds: the summary covers the seeds asked for, not the whole folder
+    assert invoke("repeat", tiny_spec, "--seeds", "1", "--out", group, *one_epoch).exit_code == 0
+    assert strict_json((group / "summary.json").read_text())["seeds"] == [7]
+
+    result = invoke("repeat", tiny_spec, "--seeds", "1", "--out", group, *changed, "--rerun-changed")
+    assert result.exit_code == 0, result.output
+    summary = strict_json((group / "summary.json").read_text())
+    assert summary["seeds"] == [7] and summary["runs"]["7"]["spec"] != first["runs"]["7"]["spec"]
+    assert load_spec(group / "seed-7" / "spec.yaml").model.hidden == 8
+    moved = {path.name.split(".")[0]: snapshot(path) for path in group.glob("seed-*.replaced-*")}
+    assert moved == {f"seed-{seed}": trained[seed] for seed in (7, 8)}  # moved aside whole, never deleted
+
+
 # 4. A missing data file, with the cache on (the default)
 
 

@@ -116,14 +116,20 @@ def repeat(
     overrides: Optional[list[str]] = SetOption,
     out: Optional[Path] = typer.Option(None, "--out", help="Group directory (default runs/<name>-seeds/)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
+    rerun_changed: bool = typer.Option(
+        False, "--rerun-changed", help="Move aside runs in --out trained with another spec and train those seeds again."
+    ),
     code: Optional[list[Path]] = CodeOption,
 ) -> None:
-    """Train a spec over several seeds (finished seeds are kept, interrupted ones resumed); report mean ± std."""
+    """Train a spec over several seeds (finished seeds are kept, interrupted ones resumed); report mean ± std.
+
+    Runs in the group directory trained with another spec are refused (or, with
+    --rerun-changed, moved aside), so a group never mixes two configurations."""
     from recdiff.training.repeat import run_group, summary_record
 
     import_code_files(code)
     spec = load_spec(spec_file, overrides or [])
-    group = run_group(spec, seeds, out, console)
+    group = run_group(spec, seeds, out, console, rerun_changed)
     if as_json:
         console.print_json(jsontext.dumps(summary_record(group)))
         return
