@@ -11,9 +11,12 @@ import hashlib
 import itertools
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -245,6 +248,31 @@ def test_repeat_refuses_seeds_of_another_spec_and_summarises_only_the_requested(
     assert load_spec(group / "seed-7" / "spec.yaml").model.hidden == 8
     moved = {path.name.split(".")[0]: snapshot(path) for path in group.glob("seed-*.replaced-*")}
     assert moved == {f"seed-{seed}": trained[seed] for seed in (7, 8)}  # moved aside whole, never deleted
+
+
+# 6. Everything else: signals
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_stops_the_run_after_saving_and_says_how_to_resume(
+    tmp_path: Path, tiny_spec: Path, signum: signal.Signals
+) -> None:
+    run_dir = tmp_path / "run"
+    endless = [*set_args(TINY), "--set", "train.epochs=1000", "--set", "train.patience=null"]
+    process = recdiff_process("train", tiny_spec, "--out", run_dir, *endless, cwd=tmp_path)
+    deadline = time.monotonic() + TIMEOUT
+    while not (run_dir / "checkpoints" / "last.pt").exists():  # an epoch finished
+        assert process.poll() is None and time.monotonic() < deadline, "the run ended before the signal"
+        time.sleep(0.05)
+    process.send_signal(signum)
+    output = flat(process.communicate(timeout=TIMEOUT)[0])
+    assert process.returncode == 128 + signum, output
+    assert "Traceback" not in output
+    stopped = re.search(r"interrupted after epoch (\d+); continue with `recdiff train --resume (\S+)`", output)
+    assert stopped is not None, output
+    assert Path(stopped.group(2)) == run_dir
+    assert torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["epoch"] == int(stopped.group(1))
+    assert epochs_logged(run_dir)[-1] >= int(stopped.group(1)) and not (run_dir / "results.json").exists()
 
 
 # 4. A missing data file, with the cache on (the default)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import random
+import signal
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ from recdiff.data import (
     make_batch,
     make_splits,
 )
-from recdiff.errors import RunError
+from recdiff.errors import Interrupted, RunError
 from recdiff.evaluation.evaluate import evaluate_model, evaluate_popularity
 from recdiff.models.build import build_model
 from recdiff.models.diffusion import DiffusionRecommender
@@ -367,11 +368,13 @@ class Trainer:
         state, t = self.progress, self.spec.train
         if state.epoch == 0:
             kept = "No epoch finished, so there is no checkpoint."
-        else:
+        elif self.run.best_path.is_file():
             kept = (
                 f"Nothing of epoch {epoch} was saved: checkpoints/best.pt still holds epoch {state.best['epoch']} "
                 f"and last.pt epoch {state.epoch} (`recdiff evaluate {self.run.path}` tests the best one)."
             )
+        else:  # no validation yet (train.eval_first)
+            kept = f"Nothing of epoch {epoch} was saved: checkpoints/last.pt still holds epoch {state.epoch}."
         settings = f"train.lr {t.lr:g}" + ("" if t.grad_clip is None else f", train.grad_clip {t.grad_clip:g}")
         return RunError(
             f"Training diverged: the loss was {loss} at epoch {epoch}, batch {batch} ({settings}), and the run "
@@ -386,8 +389,23 @@ class Trainer:
         """
         try:
             return self._fit()
+        except KeyboardInterrupt as stop:
+            raise self._interrupted(stop) from None
         finally:
             self.lock.release()
+
+    def _interrupted(self, stop: KeyboardInterrupt) -> Interrupted:
+        """The interrupt (Ctrl-C, or SIGTERM through the CLI) with where the run stopped and how to go on."""
+        signum = stop.signum if isinstance(stop, Interrupted) else signal.SIGINT
+        if self.progress.epoch == 0:
+            return Interrupted(
+                f"interrupted during epoch 1, before any epoch finished, so there is nothing to resume; "
+                f"train again with `recdiff train {self.run.spec_path} --out NEW_DIR`", signum,
+            )
+        return Interrupted(
+            f"interrupted after epoch {self.progress.epoch}; continue with `recdiff train --resume {self.run.path}`",
+            signum,
+        )
 
     def _fit(self) -> TrainResult:
         spec, p, run, state = self.spec, self.prepared, self.run, self.progress
@@ -442,11 +460,11 @@ class Trainer:
                     else:
                         state.best["each"] = each
                         state.stale += 1
-                state.epoch = epoch
                 state.seconds += time.perf_counter() - started
                 if improved:
                     save_checkpoint(run.best_path, self._state(epoch, state.best))
                 save_checkpoint(run.last_path, self._state(epoch, state.best))
+                state.epoch = epoch  # once last.pt holds it: an interrupt reports the epoch a resume starts after
                 self.console.print(line)
                 stopped = t.patience is not None and state.stale >= t.patience
                 if stopped:
