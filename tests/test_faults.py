@@ -12,6 +12,7 @@ import itertools
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -29,6 +30,7 @@ from recdiff import RecdiffError, jsontext, load_spec
 from recdiff.models.diffusion import DiffusionRecommender
 from recdiff.training.lock import RunLock
 from recdiff.training.rundir import RunDir
+from recdiff.training.trainer import Trainer
 
 #: Seconds any subprocess of these tests may take (a tiny run trains in a few).
 TIMEOUT = 120
@@ -312,3 +314,83 @@ def test_an_empty_checkpoint_is_named_not_a_crash(tmp_path: Path, trained_run: t
     output = assert_clean_failure(invoke("train", "--resume", run_dir))
     assert "last.pt" in output and "could not be loaded" in output
     assert snapshot(run_dir) == before
+
+
+# 6. Everything else
+
+
+def test_a_seed_beyond_32_bits_is_refused_before_anything_runs(tmp_path: Path, tiny_spec: Path) -> None:
+    output = assert_clean_failure(invoke("train", tiny_spec, "--out", tmp_path / "run", "--set", f"seed={2**32}"))
+    assert "seed: Input should be less than 4294967296" in output
+    last = ["--set", f"seed={2**32 - 1}"]
+    output = assert_clean_failure(invoke("repeat", tiny_spec, "--seeds", "2", "--out", tmp_path / "group", *last))
+    assert "would reach seed 4294967296" in output and "below 2**32" in output
+    assert not (tmp_path / "run").exists() and not (tmp_path / "group").exists()
+
+
+def test_an_unwritable_recdiff_home_is_named(tmp_path: Path, tiny_spec: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    monkeypatch.setenv("RECDIFF_HOME", str(tmp_path / "a-file" / "home"))
+    for command in (["train", tiny_spec, "--out", tmp_path / "run", "--set", "data.name=beauty"],
+                    ["data", "fetch", "beauty"]):
+        output = assert_clean_failure(invoke(*command))
+        assert f"RECDIFF_HOME ('{tmp_path / 'a-file' / 'home'}'), which must be a writable folder" in output
+    assert not (tmp_path / "run").exists()
+
+
+FULL = 32_000
+"""Bytes a file may grow to once the disk is 'full': more than a log line, less than a TINY checkpoint (~110 kB)."""
+
+
+def test_a_full_disk_stops_the_run_and_keeps_the_last_checkpoints(
+    tmp_path: Path, tiny_spec: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original, limits = Trainer.train_epoch, resource.getrlimit(resource.RLIMIT_FSIZE)
+
+    def disk_full_from_epoch_two(self, epoch, progress):  # type: ignore[no-untyped-def]
+        if epoch == 2:  # writes past FULL bytes now fail with EFBIG, as torch.save meets ENOSPC
+            resource.setrlimit(resource.RLIMIT_FSIZE, (FULL, limits[1]))
+        return original(self, epoch, progress)
+
+    monkeypatch.setattr(Trainer, "train_epoch", disk_full_from_epoch_two)
+    default = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # fail the write instead of ending the process
+    try:
+        result = invoke("train", tiny_spec, "--out", tmp_path / "run", *set_args(TINY))
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+        signal.signal(signal.SIGXFSZ, default)
+    output = assert_clean_failure(result)
+    assert f"Could not write '{tmp_path / 'run' / 'checkpoints'}" in output
+    assert "the disk is full" in output and "recdiff train --resume" in output
+    assert not list((tmp_path / "run").rglob("*.tmp"))
+    for name in ("best", "last"):
+        assert torch.load(tmp_path / "run" / "checkpoints" / f"{name}.pt", weights_only=True)["epoch"] == 1
+
+
+def test_a_key_given_twice_in_a_spec_is_refused(tmp_path: Path) -> None:
+    spec = tmp_path / "twice.yaml"
+    spec.write_text("name: twice\ntrain:\n  lr: 0.01\n  epochs: 2\n  lr: 0.1\n")
+    for command in (["spec", "validate", spec], ["train", spec, "--out", tmp_path / "run"]):
+        output = assert_clean_failure(invoke(*command))
+        assert "the key 'lr' is given twice (line 3, then line 5)" in output
+    assert not (tmp_path / "run").exists()
+
+
+def test_infinite_timestamps_are_refused_naming_the_line(tmp_path: Path, tiny_spec: Path) -> None:
+    data = write_interactions(tmp_path / "log.inter")
+    data.write_text(data.read_text().replace("u0\ti0\t0\n", "u0\ti0\tinf\n"))
+    for command in (["train", tiny_spec, "--out", tmp_path / "run", "--set", f"data.path={data}"],
+                    ["data", "prepare", tiny_spec, "--set", f"data.path={data}"]):
+        output = assert_clean_failure(invoke(*command))
+        assert "column 'timestamp:float' holds 'inf' on line 2" in output and "not a finite time" in output
+    assert not (tmp_path / "run").exists()
+
+
+def test_code_that_is_a_directory_or_exits_is_named(tmp_path: Path, tiny_spec: Path) -> None:
+    output = assert_clean_failure(invoke("spec", "validate", tiny_spec, "--code", tmp_path))
+    assert "is a directory" in output and "does not exist" not in output
+    exits = tmp_path / "exits.py"
+    exits.write_text("import sys\nsys.exit(3)\n")
+    output = assert_clean_failure(invoke("train", tiny_spec, "--out", tmp_path / "run", "--code", exits))
+    assert f"Importing --code file '{exits}' failed (SystemExit: 3)" in output
+    assert not (tmp_path / "run").exists()

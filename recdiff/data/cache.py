@@ -25,7 +25,7 @@ from recdiff.data.sequences import SequenceData
 from recdiff.errors import describe
 from recdiff.spec.models import DataSpec
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 """Bump whenever reading or preprocessing changes its result, so older entries are not reused."""
 CHUNK = 1 << 20
 """Bytes hashed at a time: a large file is never read into memory whole."""

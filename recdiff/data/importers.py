@@ -150,16 +150,16 @@ def _ratings_frame(table: pd.DataFrame, where: Path | str, setting: str) -> pd.D
 
 
 def _numbers(column: pd.Series, what: str, name: str, unit: str, first: int, fix: str) -> np.ndarray:
-    """``column`` as float64, or an error naming the first value that is not a number."""
-    values = pd.to_numeric(column, errors="coerce")
-    bad = values.isna().to_numpy()
+    """``column`` as float64, or an error naming the first value that is not a finite number."""
+    values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(values)
     if bad.any():
         row = _first(bad)
         raise DataError(
-            f"{what}: the {name} on {unit} {row + first} is '{column.iloc[row]}', not a number "
+            f"{what}: the {name} on {unit} {row + first} is '{column.iloc[row]}', not a finite number "
             f"({int(bad.sum())} such {unit}(s)). {fix}"
         )
-    return values.to_numpy(dtype=np.float64)
+    return values
 
 
 def _first(mask: np.ndarray) -> int:

@@ -203,7 +203,20 @@ def _unreadable(
 
 
 def _parse_time(path: Path, column: pd.Series, name: str) -> np.ndarray:
-    """Times as float64: numbers as they are, dates as seconds since 1970 (UTC)."""
+    """Times as float64: numbers as they are, dates as seconds since 1970 (UTC); every one finite."""
+    times = _time_values(path, column, name)
+    infinite = ~np.isfinite(times)
+    if infinite.any():
+        row = int(np.flatnonzero(infinite)[0])
+        raise DataError(
+            f"Interaction file '{path}': column '{name}' holds '{column.iloc[row]}' on line {row + 2} "
+            f"({int(infinite.sum())} such line(s)), which is not a finite time, so it cannot order a user's "
+            f"interactions. Fix those lines, or set data.time_field to a column of finite numbers or dates."
+        )
+    return times
+
+
+def _time_values(path: Path, column: pd.Series, name: str) -> np.ndarray:
     _check_complete(path, column, name)
     if pd.api.types.is_numeric_dtype(column):
         return column.to_numpy(dtype=np.float64)

@@ -94,6 +94,10 @@ def load_plugins(path: list[str] | None = None) -> list[PluginStatus]:
 def import_code(path: str | Path) -> None:
     """Import a user's Python file so the components it registers can be used (spaCy's `--code`)."""
     path = Path(path)
+    if path.is_dir():
+        raise RecdiffError(
+            f"--code '{path}' is a directory. Pass a Python file that registers components (--code once per file)."
+        )
     if not path.is_file():
         raise RecdiffError(f"--code file '{path}' does not exist. Pass the path of a Python file that registers components.")
     module_name = f"recdiff_user_code_{path.stem}"
@@ -105,7 +109,7 @@ def import_code(path: str | Path) -> None:
     try:
         with registering_from(f"code {path}"):
             spec.loader.exec_module(module)
-    except Exception as error:
+    except (Exception, SystemExit) as error:  # a file calling sys.exit() must not end recdiff silently
         del sys.modules[module_name]
         raise RecdiffError(
             f"Importing --code file '{path}' failed ({describe(error)}). Fix the file; it should "

@@ -24,7 +24,7 @@ from recdiff.errors import RunError
 from recdiff.evaluation.significance import PairedTTest, mean_std, paired_t_test
 from recdiff.spec.diff import changes, fingerprint
 from recdiff.spec.loading import load_spec, read_yaml
-from recdiff.spec.models import RunSpec
+from recdiff.spec.models import SEED_LIMIT, RunSpec
 from recdiff.training.rundir import RunDir
 from recdiff.training.trainer import as_saved, resume, train
 
@@ -70,6 +70,11 @@ def run_group(
     """
     if seeds < 1:
         raise RunError(f"--seeds must be at least 1, got {seeds}.")
+    if spec.seed + seeds > SEED_LIMIT:
+        raise RunError(
+            f"--seeds {seeds} from seed {spec.seed} would reach seed {spec.seed + seeds - 1}, but seeds must be below "
+            f"2**32 ({SEED_LIMIT}). Start from a lower seed."
+        )
     console = console or Console()
     root = Path(out) if out is not None else Path("runs") / f"{spec.name}-seeds"
     wanted = {seed: as_saved(spec.model_copy(update={"seed": seed})) for seed in range(spec.seed, spec.seed + seeds)}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import os
 import platform
 import time
 from dataclasses import dataclass
@@ -17,13 +16,12 @@ from recdiff import jsontext
 from recdiff.errors import RunError, describe
 from recdiff.spec.loading import dump_spec
 from recdiff.spec.models import RunSpec
+from recdiff.training.files import append_line, write_atomic
 from recdiff.training.lock import RunLock
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+def _write_text(path: Path, text: str) -> None:
+    write_atomic(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
 
 
 def _new_default(root: Path, name: str) -> Path:
@@ -105,7 +103,7 @@ class RunDir:
     last_path = property(lambda self: self.path / "checkpoints" / "last.pt")
 
     def write_spec(self, spec: RunSpec) -> None:
-        _write_atomic(self.spec_path, dump_spec(spec))
+        _write_text(self.spec_path, dump_spec(spec))
 
     def write_env(self, device: torch.device, seed: int) -> None:
         """Versions, device and seed: what is needed to tell two runs' settings apart."""
@@ -128,15 +126,14 @@ class RunDir:
             "threads": torch.get_num_threads(),
             "seed": seed,
         }
-        _write_atomic(self.env_path, jsontext.dumps(env, indent=2))
+        _write_text(self.env_path, jsontext.dumps(env, indent=2))
 
     def log(self, record: dict[str, Any]) -> None:
         """Append one JSON object to metrics.jsonl."""
-        with self.metrics_path.open("a", encoding="utf-8") as handle:
-            handle.write(jsontext.dumps(record) + "\n")
+        append_line(self.metrics_path, jsontext.dumps(record))
 
     def write_results(self, results: dict[str, Any]) -> None:
-        _write_atomic(self.results_path, jsontext.dumps(results, indent=2))
+        _write_text(self.results_path, jsontext.dumps(results, indent=2))
 
 
 @dataclass(frozen=True)
