@@ -205,12 +205,11 @@ def _unreadable(
 def _parse_time(path: Path, column: pd.Series, name: str) -> np.ndarray:
     """Times as float64: numbers as they are, dates as seconds since 1970 (UTC); every one finite."""
     times = _time_values(path, column, name)
-    infinite = ~np.isfinite(times)
-    if infinite.any():
-        row = int(np.flatnonzero(infinite)[0])
+    infinite = np.flatnonzero(~np.isfinite(times))
+    if infinite.size:
         raise DataError(
-            f"Interaction file '{path}': column '{name}' holds '{column.iloc[row]}' on line {row + 2} "
-            f"({int(infinite.sum())} such line(s)), which is not a finite time, so it cannot order a user's "
+            f"Interaction file '{path}': column '{name}' holds '{column.iloc[infinite[0]]}' on line {infinite[0] + 2} "
+            f"({infinite.size} such line(s)), which is not a finite time, so it cannot order a user's "
             f"interactions. Fix those lines, or set data.time_field to a column of finite numbers or dates."
         )
     return times
