@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import itertools
 import platform
 import time
 from dataclasses import dataclass
@@ -28,16 +27,18 @@ def _new_default(root: Path, name: str) -> Path:
     """Create ``root/<time>-<name>``, or ``-2``, ``-3``... after it when other runs took that name this second."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     root.mkdir(parents=True, exist_ok=True)
-    for number in itertools.count(1):
+    number = 1
+    while True:
         path = root / (f"{stamp}-{name}" if number == 1 else f"{stamp}-{name}-{number}")
-        with contextlib.suppress(FileExistsError):
-            path.mkdir()
+        try:
+            path.mkdir()  # atomic: exactly one of several runs creates it
             return path
-    raise AssertionError("unreachable")
+        except FileExistsError:
+            number += 1
 
 
-def _make(path: Path) -> tuple[Path, bool]:
-    """``path`` as a directory, and whether this call made it."""
+def _make(path: Path) -> bool:
+    """Make ``path`` a directory unless it is one; whether this call made it."""
     try:
         path.mkdir(parents=True)
     except FileExistsError:
@@ -46,8 +47,8 @@ def _make(path: Path) -> tuple[Path, bool]:
                 f"Output directory '{path}' already exists as a file; recdiff never overwrites anything. "
                 f"Pass another --out."
             ) from None
-        return path, False
-    return path, True
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,11 @@ class RunDir:
                 cannot be created.
         """
         try:
-            path, created = (_new_default(Path(root), spec.name), True) if out is None else _make(Path(out))
+            if out is None:
+                path, created = _new_default(Path(root), spec.name), True
+            else:
+                path = Path(out)
+                created = _make(path)
             lock = RunLock.acquire(path)
         except OSError as error:
             raise RunError(

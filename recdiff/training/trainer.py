@@ -206,6 +206,9 @@ RESUME_MAY_CHANGE = ("train.device", "train.threads", "train.compile", "eval.bat
 class Trainer:
     """Trains one spec into one run directory. `fit()` runs it to the end and reports test metrics."""
 
+    lock: RunLock
+    """This process's hold on the run directory, from the claim (or the resume) until `fit` ends."""
+
     def __init__(self, spec: RunSpec, out: str | Path | None = None, console: Console | None = None) -> None:
         self.spec = spec = as_saved(spec)
         self.console = console or Console()
@@ -484,7 +487,7 @@ class Trainer:
 
 def _check_unchanged(run: RunDir, trained: dict[str, Any], on_disk: RunSpec) -> None:
     """Refuse to resume with a spec.yaml edited since the checkpoint: the run would mix two settings."""
-    changed = changes(trained, on_disk, ignore=RESUME_MAY_CHANGE)
+    changed = changes(load_spec(trained), on_disk, ignore=RESUME_MAY_CHANGE)  # resolved alike: defaults filled in
     if changed:
         raise RunError(
             f"Run '{run.path}' cannot be resumed: its spec.yaml was edited after training started "
