@@ -7,6 +7,11 @@ fix it. The CLI prints that paragraph instead of a traceback.
 
 from __future__ import annotations
 
+import signal
+
+QUOTED_LENGTH = 300
+"""Characters of an exception's message that `describe` quotes (torch's can run to pages)."""
+
 
 class RecdiffError(Exception):
     """Base class of every error recdiff reports to a user."""
@@ -30,3 +35,25 @@ class CheckpointError(RecdiffError):
 
 class RunError(RecdiffError):
     """A run directory cannot be created or used without losing earlier results."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped a command; the message says what was kept and how to go on.
+
+    A KeyboardInterrupt, not a RecdiffError, so ``except Exception`` never swallows it. The CLI
+    prints the message and exits with 128 + the signal's number, as a shell reports a signal.
+    """
+
+    def __init__(self, message: str = "interrupted", signum: int = signal.SIGINT) -> None:
+        super().__init__(message)
+        self.signum = int(signum)
+
+
+def describe(error: BaseException) -> str:
+    """``Type: first line of the message``, for quoting an exception inside a one-paragraph error.
+
+    Never empty and never failing: many exceptions carry no message at all (``EOFError`` from
+    an empty file, a bare ``SystemExit``).
+    """
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0][:QUOTED_LENGTH]}" if lines else type(error).__name__

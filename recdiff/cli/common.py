@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -12,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from recdiff.errors import RecdiffError
+from recdiff.errors import Interrupted, RecdiffError
 
 console = Console()
 error_console = Console(stderr=True)
@@ -34,17 +37,44 @@ def import_code_files(paths: list[Path] | None) -> None:
 
 
 def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Report RecdiffErrors as one red paragraph and exit code 1, never a traceback."""
+    """Report RecdiffErrors as one red paragraph and exit code 1, never a traceback.
+
+    SIGTERM stops the command as Ctrl-C (SIGINT) does; either is reported with what the
+    command says about it (a run: which epoch it kept, how to resume) and exit code 128 +
+    the signal's number.
+    """
 
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return command(*args, **kwargs)
+            with _terminate_as_interrupt():
+                return command(*args, **kwargs)
         except RecdiffError as error:
             error_console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
             raise typer.Exit(1) from None
+        except KeyboardInterrupt as stop:
+            stop = stop if isinstance(stop, Interrupted) else Interrupted()
+            error_console.print(f"[bold yellow]{escape(str(stop))}[/]", highlight=False)
+            raise typer.Exit(128 + stop.signum) from None
 
     return wrapper
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM (a scheduler's or `kill`'s stop) into an `Interrupted`, which unwinds like Ctrl-C."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise Interrupted(signum=signum)
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def metrics_table(title: str, rows: dict[str, dict[str, float]]) -> Table:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Optional
 import typer
 from rich.table import Table
 
+from recdiff import jsontext
 from recdiff.cli.common import SetOption, console, friendly_errors
 
 if TYPE_CHECKING:
@@ -86,8 +87,6 @@ def stats(
     (Gini coefficient; share of interactions on the top 20% of items); for a `.inter` file
     with `.item` / `.user` siblings, their rows, typed columns and coverage of the raw ids.
     """
-    import json
-
     import pandas as pd
 
     from recdiff.data import read_interactions
@@ -107,7 +106,7 @@ def stats(
         features = {
             f"{kind}_features": None if side is None else side.to_dict() for kind, side in zip(("item", "user"), sides)
         }
-        console.print_json(json.dumps({"source": str(path), **summary.to_dict(), **features}))
+        console.print_json(jsontext.dumps({"source": str(path), **summary.to_dict(), **features}))
         return
     table = Table(title=str(path), caption="raw: before k-core or other preprocessing")
     table.add_column("statistic")
@@ -160,7 +159,6 @@ def prepare(
     as_json: bool = typer.Option(False, "--json", help="Print the report as one JSON object."),
 ) -> None:
     """Run only the data part of a spec (read, preprocess, cache, split) and report what it did."""
-    import json
     import time
 
     import numpy as np
@@ -176,7 +174,7 @@ def prepare(
     sizes = {name: len(getattr(splits, name)) for name in ("train", "val", "test")}
     cache = "off" if loaded.cache_file is None else ("read" if loaded.from_cache else "written")
     if as_json:
-        console.print_json(json.dumps({
+        console.print_json(jsontext.dumps({
             "source": loaded.source.label, "cache": cache,
             "cache_file": None if loaded.cache_file is None else str(loaded.cache_file),
             "preprocessing": loaded.report.to_dict(), "split": spec.data.split, "examples": sizes,

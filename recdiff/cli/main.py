@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Optional
@@ -11,6 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from recdiff import jsontext
 from recdiff.cli.common import CodeOption, SetOption, console, friendly_errors, import_code_files, metrics_table
 from recdiff.cli.data import data_app
 from recdiff.errors import RecdiffError
@@ -101,7 +101,7 @@ def evaluate(
     metrics = evaluate_run(run_dirs, split, checkpoint, overrides or [])
     seconds = time.perf_counter() - started
     if as_json:
-        console.print_json(json.dumps({**metrics, "seconds": seconds}))
+        console.print_json(jsontext.dumps({**metrics, "seconds": seconds}))
     else:
         title = str(run_dirs[0]) if len(run_dirs) == 1 else f"ensemble of {len(run_dirs)} runs"
         console.print(metrics_table(f"{title} ({checkpoint} checkpoint)", {split: metrics}))
@@ -116,16 +116,22 @@ def repeat(
     overrides: Optional[list[str]] = SetOption,
     out: Optional[Path] = typer.Option(None, "--out", help="Group directory (default runs/<name>-seeds/)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
+    rerun_changed: bool = typer.Option(
+        False, "--rerun-changed", help="Move aside runs in --out trained with another spec and train those seeds again."
+    ),
     code: Optional[list[Path]] = CodeOption,
 ) -> None:
-    """Train a spec over several seeds (finished seeds are kept, interrupted ones resumed); report mean ± std."""
+    """Train a spec over several seeds (finished seeds are kept, interrupted ones resumed); report mean ± std.
+
+    Runs in the group directory trained with another spec are refused (or, with
+    --rerun-changed, moved aside), so a group never mixes two configurations."""
     from recdiff.training.repeat import run_group, summary_record
 
     import_code_files(code)
     spec = load_spec(spec_file, overrides or [])
-    group = run_group(spec, seeds, out, console)
+    group = run_group(spec, seeds, out, console, rerun_changed)
     if as_json:
-        console.print_json(json.dumps(summary_record(group)))
+        console.print_json(jsontext.dumps(summary_record(group)))
         return
     table = Table(title=f"{group.name}: test metrics over seeds {sorted(group.runs)} (mean ± std)")
     table.add_column("metric")
@@ -150,7 +156,7 @@ def compare(
     tests = compare_groups(a, b)
     summary_a, summary_b = a.summary(), b.summary()
     if as_json:
-        console.print_json(json.dumps({
+        console.print_json(jsontext.dumps({
             "a": {"path": str(a.path), "name": a.name, "seeds": sorted(a.runs)},
             "b": {"path": str(b.path), "name": b.name, "seeds": sorted(b.runs)},
             "metrics": {m: {"a_mean": summary_a[m][0], "a_std": summary_a[m][1], "b_mean": summary_b[m][0],
@@ -190,7 +196,7 @@ def analyze(
     check_split_and_checkpoint(split, checkpoint)
     report = analyze_run(run_dir, split, checkpoint, out, points, plots, overrides or [])
     if as_json:
-        console.print_json(json.dumps(report))
+        console.print_json(jsontext.dumps(report))
         return
     for grouping, rows in report["groups"].items():
         metrics = {f"{row['group']} (n={row['count']:,})": {k: v for k, v in row.items() if k not in ("group", "count")}
@@ -260,7 +266,7 @@ def spec_show(
 @spec_app.command("schema")
 def spec_schema() -> None:
     """Print the JSON Schema of the spec."""
-    console.print_json(json.dumps(RunSpec.model_json_schema()))
+    console.print_json(jsontext.dumps(RunSpec.model_json_schema()))
 
 
 def main() -> None:

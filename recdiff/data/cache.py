@@ -22,9 +22,10 @@ import numpy as np
 from recdiff.data.home import recdiff_home
 from recdiff.data.preprocess import PreprocessReport, kcore_thresholds
 from recdiff.data.sequences import SequenceData
+from recdiff.errors import describe
 from recdiff.spec.models import DataSpec
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 """Bump whenever reading or preprocessing changes its result, so older entries are not reused."""
 CHUNK = 1 << 20
 """Bytes hashed at a time: a large file is never read into memory whole."""
@@ -92,7 +93,7 @@ def load_entry(key: str) -> tuple[SequenceData, PreprocessReport] | None:
         _check(data)
     except Exception as error:  # noqa: BLE001 - any unreadable entry is rebuilt, never fatal
         warnings.warn(
-            f"Cache file '{path}' could not be read ({type(error).__name__}: {error}); rebuilding it "
+            f"Cache file '{path}' could not be read ({describe(error)}); rebuilding it "
             f"from the source file.",
             CacheWarning,
             stacklevel=2,

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from recdiff.data.importers import read_amazon_ratings, read_ml_ratings
-from recdiff.errors import DataError
+from recdiff.errors import DataError, describe
 from recdiff.registry import datasets as registry
 
 INTER_HEADER = ("user_id:token", "item_id:token", "timestamp:float")
@@ -90,7 +90,7 @@ def load_plain_pickle(path: Path) -> Any:
             return PlainUnpickler(stream).load()
     except Exception as error:  # corrupt pickles raise many types; none may escape as a crash
         raise DataError(
-            f"'{path}' is not a plain-data pickle ({type(error).__name__}: {error}). recdiff loads dataset "
+            f"'{path}' is not a plain-data pickle ({describe(error)}). recdiff loads dataset "
             f"pickles only when they hold nothing but dicts, lists, numbers and strings, so a file that needs "
             f"a class or function is refused without running it. Delete the file and fetch it again, or check "
             f"where it came from."

@@ -26,8 +26,8 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
 from recdiff.data.datasets import DatasetRecipe, get_recipe
-from recdiff.data.home import recdiff_home
-from recdiff.errors import DataError
+from recdiff.data.home import make_folder, recdiff_home
+from recdiff.errors import DataError, describe
 
 TIMEOUT = 60.0
 """Seconds a connection may stay silent before the download is given up."""
@@ -82,7 +82,7 @@ def import_download(recipe: DatasetRecipe, source: Path) -> Path:
     final = download_path(recipe)
     if final.is_file() and final.resolve() == source.resolve():
         return final
-    final.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(final.parent)
     part = final.with_name(f".{final.name}.{os.getpid()}.part")
     try:
         shutil.copyfile(source, part)
@@ -151,7 +151,7 @@ def ensure_download(
 def _download(recipe: DatasetRecipe, final: Path, console: Console | None, timeout: float) -> None:
     """Stream ``recipe.url`` to ``<final>.part``, verify it, then rename it to ``final``."""
     part = final.with_name(final.name + ".part")
-    part.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(part.parent)
     digest, received, finished = hashlib.sha256(), 0, False
     request = urllib.request.Request(recipe.url, headers={"User-Agent": "recdiff"})
     try:
@@ -173,7 +173,7 @@ def _download(recipe: DatasetRecipe, final: Path, console: Console | None, timeo
     except urllib.error.URLError as error:
         raise _failed(recipe, final, f"the server could not be reached ({error.reason})") from None
     except (OSError, http.client.HTTPException) as error:
-        raise _failed(recipe, final, f"the transfer failed ({type(error).__name__}: {error})") from None
+        raise _failed(recipe, final, f"the transfer failed ({describe(error)})") from None
     finally:
         if not finished:
             part.unlink(missing_ok=True)
@@ -218,7 +218,7 @@ def _report_unpinned(recipe: DatasetRecipe, size: int, digest: str, console: Con
 
 def _convert(recipe: DatasetRecipe, source: Path, target: Path, console: Console | None) -> None:
     """Run the recipe's converter into a hidden temporary file, then rename it into place."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(target.parent)
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     if console is not None:
         console.print(f"converting {source.name} -> {target}", highlight=False)

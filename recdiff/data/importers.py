@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from recdiff.data.readers import FIELDS, _field_lookup, _find_column, _parse_time
-from recdiff.errors import DataError
+from recdiff.errors import DataError, describe
 from recdiff.spec.models import DataSpec
 
 Source = Path | IO[bytes]
@@ -50,7 +50,7 @@ def read_parquet(path: Path, spec: DataSpec) -> pd.DataFrame:
         header = list(pq.read_schema(path).names)
     except Exception as error:  # pyarrow raises its own ArrowInvalid/OSError family
         raise DataError(
-            f"'{path}' could not be read as Parquet ({type(error).__name__}: {error}). Check the file, or "
+            f"'{path}' could not be read as Parquet ({describe(error)}). Check the file, or "
             f"set data.format to the format it really has."
         ) from None
     lookup = _field_lookup(header, typed=True)
@@ -119,7 +119,7 @@ def _read_headerless(source: Source, where: Path | str, separator: str, width: i
         raise DataError(f"Ratings file '{where}' is empty. It should hold one {layout} line per rating.") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as error:
         raise DataError(
-            f"Ratings file '{where}' could not be parsed ({type(error).__name__}: {error}). Every line must be "
+            f"Ratings file '{where}' could not be parsed ({describe(error)}). Every line must be "
             f"{layout}, with no header line."
         ) from None
     if table.shape[1] != width:
@@ -150,16 +150,16 @@ def _ratings_frame(table: pd.DataFrame, where: Path | str, setting: str) -> pd.D
 
 
 def _numbers(column: pd.Series, what: str, name: str, unit: str, first: int, fix: str) -> np.ndarray:
-    """``column`` as float64, or an error naming the first value that is not a number."""
-    values = pd.to_numeric(column, errors="coerce")
-    bad = values.isna().to_numpy()
+    """``column`` as float64, or an error naming the first value that is not a finite number."""
+    values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(values)
     if bad.any():
         row = _first(bad)
         raise DataError(
-            f"{what}: the {name} on {unit} {row + first} is '{column.iloc[row]}', not a number "
+            f"{what}: the {name} on {unit} {row + first} is '{column.iloc[row]}', not a finite number "
             f"({int(bad.sum())} such {unit}(s)). {fix}"
         )
-    return values.to_numpy(dtype=np.float64)
+    return values
 
 
 def _first(mask: np.ndarray) -> int:

@@ -15,7 +15,7 @@ from pathlib import Path
 from recdiff.data import cache
 from recdiff.data.features import SideFeatures, load_side_features
 from recdiff.data.preprocess import PreprocessReport, preprocess
-from recdiff.data.readers import read_interactions
+from recdiff.data.readers import check_exists, read_interactions
 from recdiff.data.sequences import SequenceData
 from recdiff.data.synthetic import generate_synthetic
 from recdiff.spec.models import DataSpec
@@ -105,6 +105,7 @@ def _sequences(
         frame, report = preprocess(generate_synthetic(spec.synthetic, seed), spec)
         return SequenceData.from_frame(frame), report, None, False
     read_spec = spec.model_copy(update={"name": None, "path": source.path})
+    check_exists(source.path)  # the cache key hashes the file, so a missing one must be named first
     key = cache.cache_key(source.path, read_spec, source.preprocessed) if spec.cache else None
     if key is not None:
         hit = cache.load_entry(key)

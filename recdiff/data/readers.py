@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recdiff.errors import DataError
+from recdiff.errors import DataError, describe
 from recdiff.spec.models import DataSpec
 
 FORMAT_BY_SUFFIX = {
@@ -57,7 +57,7 @@ def read_interactions(spec: DataSpec) -> pd.DataFrame:
     if spec.path is None:
         raise DataError("No interaction file is set. Set data.path to a .inter, .csv or .tsv file.")
     path = Path(spec.path)
-    _check_exists(path)
+    check_exists(path)
     file_format = _resolve_format(path, spec.format)
     if file_format not in SEPARATOR:
         from recdiff.data.importers import IMPORTERS  # it builds on this module's column helpers
@@ -87,7 +87,8 @@ def read_interactions(spec: DataSpec) -> pd.DataFrame:
     return frame
 
 
-def _check_exists(path: Path) -> None:
+def check_exists(path: Path) -> None:
+    """Raise a DataError naming ``path`` unless it is a file (checked before anything reads or hashes it)."""
     if path.is_file():
         return
     what = "is a directory, not a file" if path.is_dir() else "does not exist"
@@ -196,13 +197,25 @@ def _unreadable(
 ) -> DataError:
     """The error for a file pandas cannot parse; ``separator`` says which separator the file must use."""
     return DataError(
-        f"{what} '{path}' could not be parsed ({type(error).__name__}: {error}). Check that "
+        f"{what} '{path}' could not be parsed ({describe(error)}). Check that "
         f"it is UTF-8 text with the same number of separated fields on every line, and {separator}."
     )
 
 
 def _parse_time(path: Path, column: pd.Series, name: str) -> np.ndarray:
-    """Times as float64: numbers as they are, dates as seconds since 1970 (UTC)."""
+    """Times as float64: numbers as they are, dates as seconds since 1970 (UTC); every one finite."""
+    times = _time_values(path, column, name)
+    infinite = np.flatnonzero(~np.isfinite(times))
+    if infinite.size:
+        raise DataError(
+            f"Interaction file '{path}': column '{name}' holds '{column.iloc[infinite[0]]}' on line {infinite[0] + 2} "
+            f"({infinite.size} such line(s)), which is not a finite time, so it cannot order a user's "
+            f"interactions. Fix those lines, or set data.time_field to a column of finite numbers or dates."
+        )
+    return times
+
+
+def _time_values(path: Path, column: pd.Series, name: str) -> np.ndarray:
     _check_complete(path, column, name)
     if pd.api.types.is_numeric_dtype(column):
         return column.to_numpy(dtype=np.float64)

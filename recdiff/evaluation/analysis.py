@@ -10,7 +10,6 @@ length).
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from recdiff import jsontext
 from recdiff.evaluation.metrics import RankingMetrics
 
 HEAD_SHARE = 0.2
@@ -148,5 +148,5 @@ def analyze_run(
         )
         report["files"]["representations"] = str(folder / "representations.png")
         report["projection"] = method
-    (folder / "analysis.json").write_text(json.dumps(report, indent=2) + "\n")
+    (folder / "analysis.json").write_text(jsontext.dumps(report, indent=2) + "\n")
     return report

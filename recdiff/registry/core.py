@@ -20,10 +20,14 @@ from recdiff.errors import RegistryError
 from recdiff.registry.origins import broken_plugins_note, current_origin
 
 
-class Params(BaseModel):
-    """Base of component parameter models: unknown keys are errors."""
+STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
+"""What every parameter model enforces: unknown keys and non-finite numbers are errors."""
 
-    model_config = ConfigDict(extra="forbid")
+
+class Params(BaseModel):
+    """Base of component parameter models: unknown keys and non-finite numbers are errors."""
+
+    model_config = STRICT
 
 
 class NoParams(Params):
@@ -53,8 +57,8 @@ def _params_model(factory: Callable[..., Any], params: type[BaseModel] | None) -
         return NoParams
     if not (isinstance(model, type) and issubclass(model, BaseModel)):
         raise RegistryError(f"The parameter model of {factory!r} must be a pydantic BaseModel subclass, got {model!r}.")
-    if model.model_config.get("extra") != "forbid":
-        model = type(model.__name__, (model,), {"model_config": ConfigDict(**model.model_config, extra="forbid")})
+    if any(model.model_config.get(key) != value for key, value in STRICT.items()):
+        model = type(model.__name__, (model,), {"model_config": ConfigDict(**{**model.model_config, **STRICT})})
     return model
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import entrypoints
 
-from recdiff.errors import RecdiffError
+from recdiff.errors import RecdiffError, describe
 from recdiff.registry import origins
 from recdiff.registry.origins import BrokenPlugin, registering_from
 
@@ -83,7 +83,7 @@ def load_plugins(path: list[str] | None = None) -> list[PluginStatus]:
                 point.load()
             status = PluginStatus(plugin)
         except Exception as error:  # a plugin may fail in any way; recdiff must keep working
-            message = f"{type(error).__name__}: {error}".splitlines()[0]
+            message = describe(error)
             status = PluginStatus(plugin, message)
             origins.BROKEN.append(BrokenPlugin(plugin.origin, plugin.name, message))
         statuses.append(status)
@@ -94,6 +94,10 @@ def load_plugins(path: list[str] | None = None) -> list[PluginStatus]:
 def import_code(path: str | Path) -> None:
     """Import a user's Python file so the components it registers can be used (spaCy's `--code`)."""
     path = Path(path)
+    if path.is_dir():
+        raise RecdiffError(
+            f"--code '{path}' is a directory. Pass a Python file that registers components (--code once per file)."
+        )
     if not path.is_file():
         raise RecdiffError(f"--code file '{path}' does not exist. Pass the path of a Python file that registers components.")
     module_name = f"recdiff_user_code_{path.stem}"
@@ -105,9 +109,9 @@ def import_code(path: str | Path) -> None:
     try:
         with registering_from(f"code {path}"):
             spec.loader.exec_module(module)
-    except Exception as error:
+    except (Exception, SystemExit) as error:  # a file calling sys.exit() must not end recdiff silently
         del sys.modules[module_name]
         raise RecdiffError(
-            f"Importing --code file '{path}' failed ({type(error).__name__}: {error}). Fix the file; it should "
+            f"Importing --code file '{path}' failed ({describe(error)}). Fix the file; it should "
             f"only define and register components (`@recdiff.register(kind, name)`)."
         ) from None

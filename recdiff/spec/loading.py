@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,36 @@ COMPONENT_SLOTS: dict[str, str] = {
 }
 
 
+class DuplicateKey(yaml.YAMLError):
+    """A YAML mapping gives one key twice (PyYAML would keep the last value without a word)."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        lines: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, Hashable):
+                continue  # the safe loader reports an unhashable key itself
+            line = key_node.start_mark.line + 1
+            if key in lines:
+                raise DuplicateKey(f"the key '{key}' is given twice (line {lines[key]}, then line {line})")
+            lines[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def parse_yaml(text: str) -> Any:
+    """Parse YAML text safely (plain values only).
+
+    Raises:
+        DuplicateKey: A mapping gives one key twice.
+        yaml.YAMLError: The text is not YAML.
+    """
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """Parse a YAML spec file into a dict, with a clear error for missing or malformed files."""
     path = Path(path)
@@ -38,7 +68,11 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as error:
         raise SpecError(f"Spec file '{path}' could not be read ({error}). Make sure it is a readable UTF-8 YAML file.") from None
     try:
-        data = yaml.safe_load(text)
+        data = parse_yaml(text)
+    except DuplicateKey as error:
+        raise SpecError(
+            f"Spec file '{path}': {error}; YAML would silently keep only the last value. Remove the other one."
+        ) from None
     except yaml.YAMLError as error:
         raise SpecError(f"Spec file '{path}' is not valid YAML: {error}. Fix the syntax at the position shown.") from None
     if data is None:
@@ -57,7 +91,9 @@ def apply_override(raw: dict[str, Any], assignment: str) -> None:
     if not sep or not key.strip():
         raise SpecError(f"Override '{assignment}' is not of the form field.path=value, e.g. train.epochs=3.")
     try:
-        value = yaml.safe_load(text)
+        value = parse_yaml(text)
+    except DuplicateKey as error:
+        raise SpecError(f"Override '{assignment}': {error}. Give each key once.") from None
     except yaml.YAMLError:
         value = text
     parts = key.strip().split(".")

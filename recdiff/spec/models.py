@@ -12,11 +12,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+SEED_LIMIT = 2**32
+"""Seeds must be below this: NumPy's global seed (`seed_everything`) takes 32 bits."""
+
 
 class StrictModel(BaseModel):
-    """Base of every spec section: unknown keys are errors, assignments are re-validated."""
+    """Base of every spec section: unknown keys and non-finite numbers (`.inf`, `.nan`) are errors,
+    assignments are re-validated."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class ComponentSpec(StrictModel):
@@ -287,7 +291,7 @@ class RunSpec(StrictModel):
 
     name: str = Field("run", pattern=r"^[A-Za-z0-9_.-]+$", description="Run name, used in the run directory's name.")
     preset: str | None = Field(None, description="Preset whose values fill every field the spec leaves out.")
-    seed: int = Field(42, ge=0, description="Seed of data order, noise and initialisation.")
+    seed: int = Field(42, ge=0, lt=SEED_LIMIT, description="Seed of data order, noise and initialisation.")
     data: DataSpec = Field(default_factory=DataSpec, description="Data source and sequence cutting.")
     model: ModelSpec = Field(default_factory=ModelSpec, description="The diffusion recommender.")
     train: TrainSpec = Field(default_factory=TrainSpec, description="Training.")

@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from recdiff.errors import CheckpointError
+from recdiff.errors import CheckpointError, describe
+from recdiff.training.files import write_atomic
 
 FORMAT_VERSION = 1
 REQUIRED_KEYS = ("format", "model", "spec", "epoch", "num_items")
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """Write `state` to `path` through a temporary file, so a crash never leaves a half-written checkpoint."""
+    """Write `state` to `path` all or nothing (`write_atomic`), so a crash or a full disk never leaves a half-written checkpoint.
+
+    Raises:
+        RunError: It could not be written; the checkpoint there before is unchanged.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"format": FORMAT_VERSION, **state}, tmp)
-    os.replace(tmp, path)
+    write_atomic(path, lambda temporary: torch.save({"format": FORMAT_VERSION, **state}, temporary))
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -34,7 +36,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # torch raises many types for corrupt or foreign files
         raise CheckpointError(
-            f"Checkpoint '{path}' could not be loaded ({type(error).__name__}: {str(error).splitlines()[0][:200]}). "
+            f"Checkpoint '{path}' could not be loaded ({describe(error)}). "
             f"The file is corrupt, truncated or not a recdiff checkpoint; use the run's other checkpoint "
             f"(best.pt or last.pt) or train again."
         ) from None

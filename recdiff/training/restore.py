@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from recdiff.errors import CheckpointError, RunError, SpecError
+from recdiff.errors import CheckpointError, RunError, SpecError, describe
 from recdiff.spec.loading import load_spec
 from recdiff.training.checkpoint import load_checkpoint
 from recdiff.training.rundir import RunDir
@@ -58,7 +58,7 @@ def load_run(
         prepared.model.load_state_dict(state["model"])
     except RuntimeError as error:
         raise CheckpointError(
-            f"Checkpoint '{path}' does not fit the model its spec.yaml builds ({str(error).splitlines()[0]}). "
+            f"Checkpoint '{path}' does not fit the model its spec.yaml builds ({describe(error)}). "
             f"Was spec.yaml edited after training? Restore it, or evaluate with the spec the run was trained with."
         ) from None
     return prepared

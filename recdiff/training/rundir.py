@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import os
+import contextlib
 import platform
 import time
 from dataclasses import dataclass
@@ -12,15 +11,44 @@ from typing import Any
 
 import torch
 
-from recdiff.errors import RunError
+from recdiff import jsontext
+from recdiff.errors import RunError, describe
 from recdiff.spec.loading import dump_spec
 from recdiff.spec.models import RunSpec
+from recdiff.training.files import append_line, write_atomic
+from recdiff.training.lock import RunLock
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+def _write_text(path: Path, text: str) -> None:
+    write_atomic(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
+
+
+def _new_default(root: Path, name: str) -> Path:
+    """Create ``root/<time>-<name>``, or ``-2``, ``-3``... after it when other runs took that name this second."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    root.mkdir(parents=True, exist_ok=True)
+    number = 1
+    while True:
+        path = root / (f"{stamp}-{name}" if number == 1 else f"{stamp}-{name}-{number}")
+        try:
+            path.mkdir()  # atomic: exactly one of several runs creates it
+            return path
+        except FileExistsError:
+            number += 1
+
+
+def _make(path: Path) -> bool:
+    """Make ``path`` a directory unless it is one; whether this call made it."""
+    try:
+        path.mkdir(parents=True)
+    except FileExistsError:
+        if not path.is_dir():
+            raise RunError(
+                f"Output directory '{path}' already exists as a file; recdiff never overwrites anything. "
+                f"Pass another --out."
+            ) from None
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -30,24 +58,36 @@ class RunDir:
     path: Path
 
     @classmethod
-    def claim(cls, spec: RunSpec, out: str | Path | None = None, root: str | Path = "runs") -> RunDir:
-        """The run directory to use, checked to be free (never an earlier run's); `create()` makes it."""
-        if out is None:
-            out = Path(root) / f"{time.strftime('%Y%m%d-%H%M%S')}-{spec.name}"
-        path = Path(out)
-        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+    def claim(cls, spec: RunSpec, out: str | Path | None = None, root: str | Path = "runs") -> Claim:
+        """A new run's directory, created (or taken while empty) and locked by this process.
+
+        Claiming is atomic, so two runs started together never share a directory: a default
+        name is created exclusively (``root/<time>-<name>``, then ``-2``, ``-3``... within one
+        second), and an ``out`` directory is locked before it is checked to be empty.
+
+        Raises:
+            RunError: ``out`` holds files (an earlier run), another process is using it, or it
+                cannot be created.
+        """
+        try:
+            if out is None:
+                path, created = _new_default(Path(root), spec.name), True
+            else:
+                path = Path(out)
+                created = _make(path)
+            lock = RunLock.acquire(path)
+        except OSError as error:
+            raise RunError(
+                f"Could not create run directory '{out or root}' ({describe(error)}). Pass a writable --out."
+            ) from None
+        if any(path.iterdir()):
+            lock.release()
             raise RunError(
                 f"Output directory '{path}' already exists and is not empty; recdiff never overwrites an "
                 f"earlier run. Pass another --out, or move the old run away first."
             )
-        return cls(path)
-
-    def create(self) -> None:
-        """Make the directory and its checkpoints folder."""
-        try:
-            (self.path / "checkpoints").mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise RunError(f"Could not create run directory '{self.path}': {error}. Pass a writable --out.") from None
+        (path / "checkpoints").mkdir()
+        return Claim(cls(path), lock, created)
 
     @classmethod
     def open(cls, path: str | Path) -> RunDir:
@@ -68,7 +108,7 @@ class RunDir:
     last_path = property(lambda self: self.path / "checkpoints" / "last.pt")
 
     def write_spec(self, spec: RunSpec) -> None:
-        _write_atomic(self.spec_path, dump_spec(spec))
+        _write_text(self.spec_path, dump_spec(spec))
 
     def write_env(self, device: torch.device, seed: int) -> None:
         """Versions, device and seed: what is needed to tell two runs' settings apart."""
@@ -91,12 +131,34 @@ class RunDir:
             "threads": torch.get_num_threads(),
             "seed": seed,
         }
-        _write_atomic(self.env_path, json.dumps(env, indent=2))
+        _write_text(self.env_path, jsontext.dumps(env, indent=2))
 
     def log(self, record: dict[str, Any]) -> None:
         """Append one JSON object to metrics.jsonl."""
-        with self.metrics_path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
+        append_line(self.metrics_path, jsontext.dumps(record))
 
     def write_results(self, results: dict[str, Any]) -> None:
-        _write_atomic(self.results_path, json.dumps(results, indent=2))
+        _write_text(self.results_path, jsontext.dumps(results, indent=2))
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A new run's directory as `RunDir.claim` left it: locked by this process.
+
+    Attributes:
+        run: The directory.
+        lock: Held until the run ends (`Trainer.fit` releases it).
+        created: Whether the claim made the directory, so that `abandon` may remove it.
+    """
+
+    run: RunDir
+    lock: RunLock
+    created: bool
+
+    def abandon(self) -> None:
+        """Undo the claim of a run that failed before it started: remove the empty folders it made, release the lock."""
+        with contextlib.suppress(OSError):  # rmdir removes nothing but an empty folder
+            (self.run.path / "checkpoints").rmdir()
+            if self.created:
+                self.run.path.rmdir()
+        self.lock.release()

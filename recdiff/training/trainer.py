@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import os
 import random
+import signal
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,13 +36,15 @@ from recdiff.data import (
     make_batch,
     make_splits,
 )
-from recdiff.errors import RunError
+from recdiff.errors import Interrupted, RunError
 from recdiff.evaluation.evaluate import evaluate_model, evaluate_popularity
 from recdiff.models.build import build_model
 from recdiff.models.diffusion import DiffusionRecommender
+from recdiff.spec.diff import changes
 from recdiff.spec.loading import load_spec
 from recdiff.spec.models import RunSpec, TrainSpec
 from recdiff.training.checkpoint import load_checkpoint, save_checkpoint
+from recdiff.training.lock import RunLock
 from recdiff.training.precision import autocast
 from recdiff.training.rundir import RunDir
 
@@ -186,19 +190,35 @@ class RunProgress:
     popularity: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
+def as_saved(spec: RunSpec) -> RunSpec:
+    """A copy of ``spec`` as a run saves it: data files as absolute paths, so it works from any directory."""
+    spec = spec.model_copy(deep=True)
+    for setting in ("path", "item_file", "user_file"):
+        if getattr(spec.data, setting) is not None:
+            setattr(spec.data, setting, Path(os.path.abspath(getattr(spec.data, setting))))
+    return spec
+
+
+RESUME_MAY_CHANGE = ("train.device", "train.threads", "train.compile", "eval.batch_size", "eval.item_chunk", "data.cache")
+"""Spec fields a resumed run may change in spec.yaml: where and how fast it runs, not what it computes."""
+
+
 class Trainer:
     """Trains one spec into one run directory. `fit()` runs it to the end and reports test metrics."""
 
+    lock: RunLock
+    """This process's hold on the run directory, from the claim (or the resume) until `fit` ends."""
+
     def __init__(self, spec: RunSpec, out: str | Path | None = None, console: Console | None = None) -> None:
-        spec = spec.model_copy(deep=True)
-        for setting in ("path", "item_file", "user_file"):  # the saved spec works from any directory
-            if getattr(spec.data, setting) is not None:
-                setattr(spec.data, setting, Path(os.path.abspath(getattr(spec.data, setting))))
-        self.spec = spec
+        self.spec = spec = as_saved(spec)
         self.console = console or Console()
-        self.run = RunDir.claim(spec, out)
-        self.prepared = prepare(spec)
-        self.run.create()
+        claim = RunDir.claim(spec, out)  # before the data loads, so a second run is refused at once
+        try:
+            self.prepared = prepare(spec)
+        except BaseException:
+            claim.abandon()
+            raise
+        self.run, self.lock = claim.run, claim.lock
         self._build_optimisation()
         self.progress = RunProgress()
 
@@ -211,9 +231,22 @@ class Trainer:
         so the remaining epochs see the batches the uninterrupted run would have seen.
 
         Raises:
-            RunError: The run has no last checkpoint yet, or it already finished.
+            RunError: The run has no last checkpoint yet, it already finished, or another
+                process is training into it.
         """
         run = RunDir.open(run_dir)
+        lock = RunLock.acquire(run.path)
+        try:
+            trainer = cls._resumed(run, console)
+        except BaseException:
+            lock.release()
+            raise
+        trainer.lock = lock
+        return trainer
+
+    @classmethod
+    def _resumed(cls, run: RunDir, console: Console | None) -> Trainer:
+        """The trainer of ``run`` as its last checkpoint left it (the caller holds the run's lock)."""
         if run.results_path.is_file():
             raise RunError(
                 f"Run '{run.path}' already finished (results.json is there); nothing to resume. Train a new "
@@ -226,13 +259,14 @@ class Trainer:
             )
         trainer = cls.__new__(cls)
         trainer.spec = load_spec(run.spec_path)
+        # Read onto the CPU: RNG states must stay CPU tensors, and load_state_dict below moves the
+        # weights and optimizer moments onto the model's device, whichever device wrote them.
+        state = load_checkpoint(run.last_path)
+        _check_unchanged(run, state["spec"], trainer.spec)
         trainer.console = console or Console()
         trainer.run = run
         trainer.prepared = prepare(trainer.spec)
         trainer._build_optimisation()
-        # Read onto the CPU: RNG states must stay CPU tensors, and load_state_dict below moves the
-        # weights and optimizer moments onto the model's device, whichever device wrote them.
-        state = load_checkpoint(run.last_path)
         if state.get("data_fingerprint") != trainer.prepared.data.fingerprint():
             raise RunError(
                 f"Run '{run.path}' was trained on other data than its spec's data now gives; restore the "
@@ -310,6 +344,9 @@ class Trainer:
             batch = make_batch(p.data, split, index).to(p.device, non_blocking=non_blocking)
             with autocast(p.device, t.precision):
                 loss = self.model.loss(batch.history, batch.target)
+            value = loss.item()
+            if not math.isfinite(value):  # before the step: the weights of the last finished epoch stay as saved
+                raise self._diverged(epoch, step, value)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if t.grad_clip is not None:
@@ -317,7 +354,7 @@ class Trainer:
             self.optimizer.step()
             if self.ema is not None:
                 self.ema.update_parameters(self.model)
-            total_loss += loss.item() * len(batch)
+            total_loss += value * len(batch)
             examples += len(batch)
             rate = examples / (time.perf_counter() - start)
             progress.update(task, advance=1, info=f"loss {total_loss / examples:.4f} · {rate:,.0f} ex/s")
@@ -328,11 +365,52 @@ class Trainer:
         return {"loss": total_loss / max(examples, 1), "examples": examples, "seconds": seconds,
                 "examples_per_s": examples / seconds, "lr": lr}
 
+    def _diverged(self, epoch: int, batch: int, loss: float) -> RunError:
+        """Log where the loss stopped being finite, and the error that ends the run there."""
+        self.run.log({"event": "diverged", "epoch": epoch, "batch": batch, "loss": str(loss)})
+        state, t = self.progress, self.spec.train
+        if state.epoch == 0:
+            kept = "No epoch finished, so there is no checkpoint."
+        elif self.run.best_path.is_file():
+            kept = (
+                f"Nothing of epoch {epoch} was saved: checkpoints/best.pt still holds epoch {state.best['epoch']} "
+                f"and last.pt epoch {state.epoch} (`recdiff evaluate {self.run.path}` tests the best one)."
+            )
+        else:  # no validation yet (train.eval_first)
+            kept = f"Nothing of epoch {epoch} was saved: checkpoints/last.pt still holds epoch {state.epoch}."
+        settings = f"train.lr {t.lr:g}" + ("" if t.grad_clip is None else f", train.grad_clip {t.grad_clip:g}")
+        return RunError(
+            f"Training diverged: the loss was {loss} at epoch {epoch}, batch {batch} ({settings}), and the run "
+            f"stopped. {kept} Train a new run with a lower train.lr, or clip gradients (train.grad_clip: 1.0)."
+        )
+
     def fit(self) -> TrainResult:
         """Train, validate, early-stop, then evaluate the best checkpoint on the test split.
 
-        A resumed trainer (:meth:`resume`) carries on from its last finished epoch.
+        A resumed trainer (:meth:`resume`) carries on from its last finished epoch. The run
+        directory stays locked until this returns or raises.
         """
+        try:
+            return self._fit()
+        except KeyboardInterrupt as stop:
+            raise self._interrupted(stop) from None
+        finally:
+            self.lock.release()
+
+    def _interrupted(self, stop: KeyboardInterrupt) -> Interrupted:
+        """The interrupt (Ctrl-C, or SIGTERM through the CLI) with where the run stopped and how to go on."""
+        signum = stop.signum if isinstance(stop, Interrupted) else signal.SIGINT
+        if self.progress.epoch == 0:
+            return Interrupted(
+                f"interrupted during epoch 1, before any epoch finished, so there is nothing to resume; "
+                f"train again with `recdiff train {self.run.spec_path} --out NEW_DIR`", signum,
+            )
+        return Interrupted(
+            f"interrupted after epoch {self.progress.epoch}; continue with `recdiff train --resume {self.run.path}`",
+            signum,
+        )
+
+    def _fit(self) -> TrainResult:
         spec, p, run, state = self.spec, self.prepared, self.run, self.progress
         t = spec.train
         self.console.print(
@@ -385,11 +463,11 @@ class Trainer:
                     else:
                         state.best["each"] = each
                         state.stale += 1
-                state.epoch = epoch
                 state.seconds += time.perf_counter() - started
                 if improved:
                     save_checkpoint(run.best_path, self._state(epoch, state.best))
                 save_checkpoint(run.last_path, self._state(epoch, state.best))
+                state.epoch = epoch  # once last.pt holds it: an interrupt reports the epoch a resume starts after
                 self.console.print(line)
                 stopped = t.patience is not None and state.stale >= t.patience
                 if stopped:
@@ -405,6 +483,19 @@ class Trainer:
         )
         run.write_results(result.to_dict())
         return result
+
+
+def _check_unchanged(run: RunDir, trained: dict[str, Any], on_disk: RunSpec) -> None:
+    """Refuse to resume with a spec.yaml edited since the checkpoint: the run would mix two settings."""
+    changed = changes(load_spec(trained), on_disk, ignore=RESUME_MAY_CHANGE)  # resolved alike: defaults filled in
+    if changed:
+        raise RunError(
+            f"Run '{run.path}' cannot be resumed: its spec.yaml was edited after training started "
+            f"({'; '.join(changed)}), and a resumed run must go on with the settings its checkpoints were "
+            f"trained with. Undo the edit to resume, or train a new run with the edited spec: "
+            f"`recdiff train {run.spec_path} --out NEW_DIR`. Only {', '.join(RESUME_MAY_CHANGE)} may change "
+            f"when a run is resumed."
+        )
 
 
 def validates(train: TrainSpec, epoch: int) -> bool:

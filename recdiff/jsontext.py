@@ -1,0 +1,27 @@
+"""JSON text that every reader accepts.
+
+Python's `json` writes a NaN or infinite float as the bare tokens ``NaN`` and ``Infinity``,
+which are not JSON: `jq`, JavaScript and most other parsers refuse the whole file. Every JSON
+file or `--json` output of recdiff goes through `dumps`, which writes them as ``null``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+
+def dumps(value: Any, indent: int | None = None) -> str:
+    """``value`` as strict JSON text, non-finite floats written as ``null``."""
+    return json.dumps(_finite(value), indent=indent, allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
