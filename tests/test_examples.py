@@ -73,3 +73,16 @@ def test_best_beauty_specs_train_with_their_settings(tmp_path: Path, name: str) 
     result = recdiff.train(spec, tmp_path / "run", console=Console(file=io.StringIO()))
     assert result.epochs_run == 2 and 0.0 <= result.test["hr@10"] <= 1.0
     assert (result.val == {}) == (name == "beauty-refit")
+
+
+REFERENCE = sorted((REPO / "examples" / "reference").glob("*-reference.yaml"))
+
+
+@pytest.mark.parametrize("path", REFERENCE, ids=[p.stem for p in REFERENCE])
+def test_reference_specs_are_the_preset_on_a_named_release(path: Path) -> None:
+    spec = load_spec(path)
+    dataset = "ml-1m" if path.stem.startswith("ml-1m") else path.stem.split("-")[0]
+    preset = path.stem[len(dataset) + 1:]
+    assert spec.data.name == dataset and spec.data.path is None and spec.preset == preset
+    assert load_spec({"preset": preset, "name": spec.name, "data": {"name": dataset}}) == spec
+    assert {p.stem for p in REFERENCE} == {f"{d}-{m}-reference" for d in ("beauty", "ml-1m") for m in ("diffurec", "diffurecsys")}
