@@ -6,7 +6,8 @@ Each point is a validation of the run (its ``metrics.jsonl``): the epoch, the se
 training and validating up to it (the ``elapsed`` the trainer logs; for runs written before
 it logged that, the sum of the epochs' training seconds, validation excluded), and the
 metric. The summary gives the best value, how long the run took to first come within 1%
-of it, and for each ``--reach`` level the epoch and minutes at which the metric first got there. The PNG needs matplotlib (``pip install "recdiff[plot]"``).
+of it, and for each ``--reach`` level the epoch and minutes at which the metric first got there.
+The PNG needs matplotlib (``pip install "recdiff[plot]"``).
 """
 
 from __future__ import annotations

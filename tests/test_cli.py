@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 import torch
 import yaml
 from conftest import TINY, assert_clean_failure, flat, invoke, read_results, set_args, write_spec

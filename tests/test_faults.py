@@ -21,10 +21,9 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from conftest import TINY, assert_clean_failure, flat, invoke, read_results, set_args
-
-import torch
 
 from recdiff import RecdiffError, jsontext, load_spec
 from recdiff.models.diffusion import DiffusionRecommender

@@ -35,7 +35,8 @@ def ranks_by_example(p, split: Split, batch_size: int, seed: int = 0, **model_kw
 
     def rank(batch, noise):  # type: ignore[no-untyped-def]
         reps = model.represent(batch.history, noise, model_kwargs.get("ensemble", 1))
-        ranks = chunked_target_ranks([Scored(model.scorer, reps, model.item_table)], batch.target - 1, model_kwargs.get("chunk", 7))
+        scored = [Scored(model.scorer, reps, model.item_table)]
+        ranks = chunked_target_ranks(scored, batch.target - 1, model_kwargs.get("chunk", 7))
         found.update(zip(batch.example.tolist(), ranks.tolist()))
         return ranks
 

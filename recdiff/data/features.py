@@ -130,7 +130,8 @@ def load_side_features(
         DataError: A file is missing (when explicit) or malformed.
     """
     found: list[SideFeatures | None] = []
-    for kind, ids in (("item", item_ids), ("user", user_ids)):
+    sides: tuple[tuple[Kind, np.ndarray], ...] = (("item", item_ids), ("user", user_ids))
+    for kind, ids in sides:
         path = side_file(spec, kind)
         found.append(None if path is None else read_side_features(path, kind, getattr(spec, f"{kind}_field"), ids))
     return found[0], found[1]

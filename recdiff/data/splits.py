@@ -35,7 +35,8 @@ class Split:
 
     def history_lengths(self) -> np.ndarray:
         """History length of every example: int64 [n]."""
-        return self.end - self.start
+        lengths: np.ndarray = self.end - self.start
+        return lengths
 
 
 @dataclass(frozen=True, eq=False)

@@ -138,7 +138,8 @@ def analyze_run(
     if plots:
         from recdiff.evaluation.plots import plot_groups, plot_representations
 
-        shown = [m for m in ("hr@10", "ndcg@10") if m in groups["items"][0].metrics] or list(groups["items"][0].metrics)[:2]
+        preferred: list[str] = ["hr@10", "ndcg@10"]
+        shown = [m for m in preferred if m in groups["items"][0].metrics] or list(groups["items"][0].metrics)[:2]
         report["files"]["groups"] = str(plot_groups(groups, shown, folder / "groups.png", f"{p.spec.name}, {split}"))
         sample = np.random.default_rng(p.spec.seed).permutation(len(examples))[:points]
         matrix = np.stack([reps[int(examples.end[i])] for i in sample])

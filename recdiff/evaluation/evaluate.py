@@ -18,6 +18,7 @@ from recdiff.evaluation.ranking import (
     excluded_rows,
     represent_all,
 )
+from recdiff.models.base import Recommender
 from recdiff.nn.randomness import NoiseStream
 from recdiff.training.precision import autocast
 
@@ -78,7 +79,7 @@ def evaluate_ranks(
 
 
 def model_ranker(
-    models: Sequence[torch.nn.Module],
+    models: Sequence[Recommender],
     device: torch.device | str = "cpu",
     precision: str = "fp32",
     ensemble: int = 1,
@@ -105,7 +106,7 @@ def model_ranker(
 
 
 def evaluate_model(
-    model: torch.nn.Module | Sequence[torch.nn.Module],
+    model: Recommender | Sequence[Recommender],
     data: SequenceData,
     split: Split,
     ks: list[int],

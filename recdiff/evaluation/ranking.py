@@ -24,6 +24,7 @@ from typing import NamedTuple
 
 import torch
 
+from recdiff.models.base import Recommender
 from recdiff.nn.randomness import NoiseStream
 from recdiff.nn.scorers import Scorer
 
@@ -147,13 +148,13 @@ def chunked_top_k(
     return best_scores, best_rows
 
 
-def as_models(model: torch.nn.Module | Sequence[torch.nn.Module]) -> list[torch.nn.Module]:
+def as_models(model: Recommender | Sequence[Recommender]) -> list[Recommender]:
     """One model, or the models of an ensemble, as a list."""
-    return [model] if isinstance(model, torch.nn.Module) else list(model)
+    return [model] if isinstance(model, Recommender) else list(model)
 
 
 def represent_all(
-    models: Sequence[torch.nn.Module], history: torch.Tensor, noise: NoiseStream | None, ensemble: int
+    models: Sequence[Recommender], history: torch.Tensor, noise: NoiseStream | None, ensemble: int
 ) -> list[Scored]:
     """Every model's representations of ``history`` with its scorer and table; each model gets the
     same noise it would get alone, so an ensemble's members are the runs evaluated on their own."""
@@ -164,7 +165,7 @@ def represent_all(
 
 
 @contextmanager
-def evaluating(models: Sequence[torch.nn.Module]) -> Iterator[None]:
+def evaluating(models: Sequence[Recommender]) -> Iterator[None]:
     """Put the models in eval mode for the block, then give each back its previous mode."""
     modes = [m.training for m in models]
     for m in models:
@@ -178,7 +179,7 @@ def evaluating(models: Sequence[torch.nn.Module]) -> Iterator[None]:
 
 @torch.inference_mode()
 def recommend(
-    model: torch.nn.Module | Sequence[torch.nn.Module],
+    model: Recommender | Sequence[Recommender],
     history: torch.Tensor,
     k: int = 10,
     noise: NoiseStream | None = None,
@@ -199,14 +200,14 @@ def recommend(
     return rows + 1, scores
 
 
-def excluded_rows(models: Sequence[torch.nn.Module], history: torch.Tensor) -> torch.Tensor | None:
+def excluded_rows(models: Sequence[Recommender], history: torch.Tensor) -> torch.Tensor | None:
     """Item-table rows [B, L] the models never recommend for these histories (padding gives -1), or None.
 
     A model with ``exclude_history`` set ranks the items of its input history last: for data
     where users never repeat an item, a seen item cannot be the next one. The models of an
     ensemble must agree on it.
     """
-    flags = {bool(getattr(m, "exclude_history", False)) for m in models}
+    flags = {m.exclude_history for m in models}
     if len(flags) > 1:
         raise ValueError("the models of an ensemble must agree on exclude_history")
     return history - 1 if flags == {True} else None

@@ -7,6 +7,7 @@ from torch import nn
 
 from recdiff.diffusion.process import GaussianDiffusion
 from recdiff.errors import RecdiffError, SpecError
+from recdiff.models.base import Recommender
 from recdiff.models.diffusion import DiffusionRecommender
 from recdiff.models.sasrec import SASRec
 from recdiff.nn.backbones import Backbone, TransformerBlock
@@ -67,14 +68,15 @@ def reference_init(module: nn.Module) -> None:
             nn.init.xavier_normal_(sub.out.weight)
         elif isinstance(sub, LinearCrossAttention):
             for out in sub.out:
-                nn.init.xavier_normal_(out.weight)
+                if isinstance(out, nn.Linear):
+                    nn.init.xavier_normal_(out.weight)
         elif isinstance(sub, TransformerBlock):
             for layer in sub.ff:
                 if isinstance(layer, nn.Linear):
                     nn.init.xavier_normal_(layer.weight)
 
 
-def build_model(spec: RunSpec | ModelSpec, num_items: int, max_len: int | None = None) -> nn.Module:
+def build_model(spec: RunSpec | ModelSpec, num_items: int, max_len: int | None = None) -> Recommender:
     """Build (and initialise, from the current torch seed) the model a spec describes.
 
     Args:
@@ -87,7 +89,7 @@ def build_model(spec: RunSpec | ModelSpec, num_items: int, max_len: int | None =
         spec = spec.model
     if max_len is None:
         raise SpecError("build_model needs max_len when given only a model spec; pass max_len=...")
-    model: nn.Module = _create("model", spec.architecture, spec=spec, num_items=num_items, max_len=max_len)  # type: ignore[assignment]
+    model: Recommender = _create("model", spec.architecture, spec=spec, num_items=num_items, max_len=max_len)  # type: ignore[assignment]
     initialise(model, spec)
     model.exclude_history = spec.exclude_history
     return model

@@ -10,6 +10,7 @@ from recdiff.diffusion.noise import NoiseSampler
 from recdiff.diffusion.process import GaussianDiffusion
 from recdiff.diffusion.samplers import ReverseSampler
 from recdiff.diffusion.timesteps import TimestepSampler
+from recdiff.models.base import Recommender
 from recdiff.nn.backbones import Backbone
 from recdiff.nn.conditioning import ConditioningBlock
 from recdiff.nn.layers import Dropout, StepEmbedding, cross_entropy, embed_history, mask_seen
@@ -17,7 +18,7 @@ from recdiff.nn.randomness import NoiseStream
 from recdiff.nn.scorers import Scorer
 
 
-class DiffusionRecommender(nn.Module):
+class DiffusionRecommender(Recommender):
     """Generates the next item's embedding by reverse diffusion conditioned on the history.
 
     Training noises the target's embedding to x_s, the approximator reconstructs x0_hat from
@@ -36,9 +37,6 @@ class DiffusionRecommender(nn.Module):
         label_smoothing: Share of each label's probability spread over all items in the loss.
         mask_history_in_loss: Leave seen items out of the training softmax.
     """
-
-    exclude_history: bool = False
-    """Rank the items of the input history last at inference (see `recdiff.evaluation.ranking.excluded_rows`)."""
 
     def __init__(
         self,

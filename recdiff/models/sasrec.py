@@ -11,13 +11,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from recdiff.models.base import Recommender
 from recdiff.nn.backbones import Backbone
 from recdiff.nn.layers import Dropout, cross_entropy, embed_history, mask_seen
 from recdiff.nn.randomness import NoiseStream
 from recdiff.nn.scorers import Scorer
 
 
-class SASRec(nn.Module):
+class SASRec(Recommender):
     """Next-item classifier over left-padded histories; `represent` is the newest position's output.
 
     Args:
@@ -35,9 +36,6 @@ class SASRec(nn.Module):
 
     supervises_every_position = True
     """Trained on each user's longest training sequence, every position predicting the next item."""
-
-    exclude_history: bool = False
-    """Rank the items of the input history last at inference (see `recdiff.evaluation.ranking.excluded_rows`)."""
 
     def __init__(
         self,

@@ -19,7 +19,6 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from recdiff.errors import RegistryError
 from recdiff.registry.origins import broken_plugins_note, current_origin
 
-
 STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
 """What every parameter model enforces: unknown keys and non-finite numbers are errors."""
 

@@ -33,7 +33,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"checkpoints/last.pt in its run directory; check the run directory you passed."
         )
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        state: dict[str, Any] = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # torch raises many types for corrupt or foreign files
         raise CheckpointError(
             f"Checkpoint '{path}' could not be loaded ({describe(error)}). "

@@ -11,7 +11,6 @@ from recdiff.training.checkpoint import load_checkpoint
 from recdiff.training.rundir import RunDir
 from recdiff.training.trainer import Prepared, evaluate_prepared, prepare
 
-
 INFERENCE_FIELDS = (
     "model.sampler", "model.scorer", "model.exclude_history", "eval.", "train.precision", "train.device", "train.threads",
 )
@@ -93,9 +92,12 @@ def _check_ensemble_member(first_dir: str | Path, first: Prepared, path: str | P
     ours, theirs = first.spec.data.model_dump(exclude={"cache"}), other.spec.data.model_dump(exclude={"cache"})
     differing = sorted(key for key in ours if ours[key] != theirs[key])
     if differing or other.data.fingerprint() != first.data.fingerprint():
+        what = ", ".join(f"data.{key}" for key in differing) or (
+            "the same settings now give other interactions: a changed file, or synthetic data drawn with another seed"
+        )
         raise RunError(
             f"Runs '{first_dir}' and '{path}' were trained with different data settings "
-            f"({', '.join(f'data.{key}' for key in differing) or 'the same settings now give other interactions: a changed file, or synthetic data drawn with another seed'}); an ensemble scores one "
+            f"({what}); an ensemble scores one "
             f"split of one catalogue, so its runs must share the data section of their specs. Ensemble runs "
             f"trained on the same data."
         )

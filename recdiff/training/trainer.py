@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -38,6 +38,7 @@ from recdiff.data import (
 )
 from recdiff.errors import Interrupted, RunError
 from recdiff.evaluation.evaluate import evaluate_model, evaluate_popularity
+from recdiff.models.base import Recommender
 from recdiff.models.build import build_model
 from recdiff.models.diffusion import DiffusionRecommender
 from recdiff.spec.diff import changes
@@ -73,7 +74,7 @@ class Prepared:
     spec: RunSpec
     data: SequenceData
     splits: Splits
-    model: torch.nn.Module
+    model: Recommender
     device: torch.device
     report: PreprocessReport | None = None
 
@@ -103,7 +104,7 @@ def make_optimizer(model: torch.nn.Module, train: TrainSpec) -> torch.optim.Opti
     return torch.optim.Adam(model.parameters(), lr=train.lr, weight_decay=train.weight_decay, foreach=True)
 
 
-def evaluate_prepared(prepared: Prepared, split: str, models: Sequence[torch.nn.Module] = ()) -> dict[str, float]:
+def evaluate_prepared(prepared: Prepared, split: str, models: Sequence[Recommender] = ()) -> dict[str, float]:
     """Evaluate the prepared model on ``split`` (`val` or `test`) with its spec's evaluation settings
     and seed; given ``models`` (other weights of it, such as the EMA average, or an ensemble of
     models trained on the same data), those instead."""
@@ -122,7 +123,7 @@ def training_examples(prepared: Prepared) -> Split:
     split = prepared.splits.train
     if prepared.spec.train.fit_on == "train+val":
         split = joined(split, prepared.splits.val)
-    if getattr(prepared.model, "supervises_every_position", False):
+    if prepared.model.supervises_every_position:
         return longest_per_user(prepared.data, split)
     return split
 
@@ -131,7 +132,7 @@ COMPILED_ATTRIBUTES = ("approximate", "_compiled_call_impl")
 """Instance attributes `compile_model` sets; they are bound to that instance, so copies must drop them."""
 
 
-def compile_model(model: torch.nn.Module) -> None:
+def compile_model(model: Recommender) -> None:
     """`torch.compile` the approximator (run once per training step and T times per sample) or, for
     other model families, the whole forward pass.
 
@@ -299,9 +300,9 @@ class Trainer:
                 vars(self.ema.module).pop(compiled, None)
 
     @property
-    def evaluated(self) -> torch.nn.Module:
+    def evaluated(self) -> Recommender:
         """The weights that are validated, checkpointed as ``model`` and tested: the average when EMA is on."""
-        return self.model if self.ema is None else self.ema.module
+        return self.model if self.ema is None else cast(Recommender, self.ema.module)
 
     def _state(self, epoch: int, best: dict[str, Any]) -> dict[str, Any]:
         p, progress = self.prepared, self.progress

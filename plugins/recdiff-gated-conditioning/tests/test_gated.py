@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+import recdiff_gated
 import torch
 
 import recdiff
-import recdiff_gated
 from recdiff.nn.randomness import NoiseStream
 
 
