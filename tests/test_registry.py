@@ -82,6 +82,47 @@ def test_create_builds_with_context_and_params() -> None:
     assert betas.shape == (7,)
 
 
+def test_a_factory_returning_the_wrong_type_is_refused_naming_it_and_its_origin() -> None:
+    name = "test_registry_not_a_block"
+    registry("conditioning").register(name, origin="bad-plugin 1.0")(lambda hidden, num_blocks, dropout: "a string")
+    try:
+        with pytest.raises(RecdiffError) as info:
+            recdiff.create("conditioning", name, hidden=8, num_blocks=1, dropout=0.0)
+        message = str(info.value)
+        assert f"conditioning component '{name}' (from bad-plugin 1.0) returned a str" in message
+        assert "recdiff.nn.conditioning.ConditioningBlock" in message
+        spec = recdiff.load_spec({"model": {"conditioning": {"name": name}}})
+        with pytest.raises(RecdiffError, match=f"'{name}' \\(from bad-plugin 1.0\\) returned a str"):
+            recdiff.build_model(spec, num_items=5)
+    finally:
+        registry("conditioning")._entries.pop(name)
+
+
+@pytest.mark.parametrize(
+    ("kind", "base"),
+    [
+        ("model", "recdiff.models.base.Recommender"),
+        ("schedule", "torch.Tensor"),
+        ("noise", "recdiff.diffusion.noise.NoiseSampler"),
+        ("timestep", "recdiff.diffusion.timesteps.TimestepSampler"),
+        ("conditioning", "recdiff.nn.conditioning.ConditioningBlock"),
+        ("backbone", "recdiff.nn.backbones.Backbone"),
+        ("sampler", "recdiff.diffusion.samplers.ReverseSampler"),
+        ("scorer", "recdiff.nn.scorers.Scorer"),
+        ("dataset", "recdiff.data.datasets.DatasetRecipe"),
+    ],
+)
+def test_every_kind_declares_its_base_class(kind: str, base: str) -> None:
+    cls = registry(kind).base
+    assert f"{cls.__module__}.{cls.__qualname__}" == base
+
+
+def test_a_registry_without_a_base_accepts_anything() -> None:
+    reg = Registry("widget", "`factory() -> object`")
+    reg.register("w")(lambda: 3)
+    assert reg.base is object and reg.create("w") == 3
+
+
 def test_missing_context_is_an_error() -> None:
     with pytest.raises(RecdiffError, match="steps"):
         recdiff.create("schedule", "cosine")
