@@ -1,15 +1,52 @@
-"""Contract checks of `recdiff.testing`, run over every registered component of every kind."""
+"""Contract checks of `recdiff.testing`, run over every registered component, so a new one is checked at once."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
 import pytest
+import torch
+from conftest import REPO
 from pydantic import Field
 
 import recdiff
+from recdiff.nn.backbones import Backbone, Condition
+from recdiff.nn.conditioning import ConditioningBlock
+from recdiff.nn.randomness import NoiseStream
 from recdiff.registry import REGISTRIES, Params, registry
-from recdiff.testing import check_params_match_factory, params_mismatches
+from recdiff.testing import check_backbone, check_conditioning, check_params_match_factory, params_mismatches
 
 ENTRIES = [(kind, name) for kind in sorted(REGISTRIES) for name in recdiff.available(kind)]
+
+VARIANTS: dict[str, list[tuple[str, dict[str, Any]]]] = {
+    "conditioning": [("linear_cross_attention", {"padding": "masked"})],
+    "backbone": [
+        ("transformer", {"padding": "visible", "block_dropout": True}),
+        ("transformer", {"causal": True}),
+        ("transformer", {"chained": False}),
+    ],
+}
+"""Parameter settings that take another code path than the defaults, checked beside every entry's defaults."""
+
+
+def cases(kind: str) -> list[Any]:
+    """Every registered entry of `kind` with its default parameters, then the variants above."""
+    found = [(name, {}) for name in recdiff.available(kind)] + VARIANTS[kind]
+    return [pytest.param(name, params, id="-".join([name, *map(str, params.values())])) for name, params in found]
+
+
+@pytest.mark.parametrize(("name", "params"), cases("conditioning"))
+def test_conditioning_contract(name: str, params: dict[str, Any]) -> None:
+    check_conditioning(name, params)
+
+
+@pytest.mark.parametrize(("name", "params"), cases("backbone"))
+def test_backbone_contract(name: str, params: dict[str, Any]) -> None:
+    check_backbone(name, params)
 
 
 @pytest.mark.parametrize(("kind", "name"), ENTRIES, ids=[f"{kind}-{name}" for kind, name in ENTRIES])
@@ -54,3 +91,86 @@ def test_a_factory_parameter_without_a_default_is_reported() -> None:
         assert params_mismatches("scorer", name) == ["the factory's 'width' has no default; the model's is 4"]
     finally:
         registry("scorer")._entries.pop(name)
+
+
+class _ReadsPadding(ConditioningBlock):
+    """Adds the mean over every position, padding included, while declaring that it ignores padding."""
+
+    def forward(self, history: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, noise: NoiseStream) -> torch.Tensor:
+        return history + history.mean(dim=1, keepdim=True)
+
+
+class _GlobalNoise(ConditioningBlock):
+    """Draws from the global generator instead of the keyed NoiseStream."""
+
+    def forward(self, history: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, noise: NoiseStream) -> torch.Tensor:
+        return history + torch.randn_like(history)
+
+
+class _WrongLast(Backbone):
+    """Its `last` is off by one from the full pass's newest position."""
+
+    num_blocks = 1
+
+    def forward(self, h: torch.Tensor, mask: torch.Tensor, condition: Condition) -> torch.Tensor:
+        return 2 * condition(0, h)
+
+    def last(self, h: torch.Tensor, mask: torch.Tensor, condition: Condition) -> torch.Tensor:
+        return self.forward(h, mask, condition)[:, -1] + 1
+
+
+@pytest.mark.parametrize(
+    ("kind", "factory", "check", "message"),
+    [
+        ("conditioning", _ReadsPadding, check_conditioning, "changes real positions when the left padding grows"),
+        ("conditioning", _GlobalNoise, check_conditioning, "is not deterministic"),
+        ("backbone", _WrongLast, check_backbone, r"last\(\.\.\.\) differs from forward"),
+    ],
+    ids=["reads-padding", "global-noise", "wrong-last"],
+)
+def test_the_checks_catch_a_broken_component(kind: str, factory: Any, check: Any, message: str) -> None:
+    name = f"test_contracts{factory.__name__.lower()}"
+    registry(kind).register(name)(lambda hidden, dropout, num_blocks=1: factory())
+    try:
+        with pytest.raises(AssertionError, match=message):
+            check(name)
+    finally:
+        registry(kind)._entries.pop(name)
+
+
+THROWAWAY = '''
+import torch
+import recdiff
+from recdiff.nn.conditioning import ConditioningBlock
+
+@recdiff.register("conditioning", "throwaway_half")
+class Half(ConditioningBlock):
+    """Adds half the target to every position."""
+
+    def __init__(self, hidden, num_blocks, dropout):
+        super().__init__()
+
+    def forward(self, history, target, mask, noise):
+        return history + 0.5 * target[:, None, :]
+'''
+
+
+def test_a_newly_installed_block_is_checked_without_editing_any_test(tmp_path: Path) -> None:
+    """A plugin block (a fake installed distribution) is collected and checked by this very file."""
+    info = tmp_path / "throwaway_plugin-1.0.dist-info"
+    info.mkdir()
+    (info / "entry_points.txt").write_text("[recdiff.plugins]\nblocks = throwaway_blocks\n")
+    (tmp_path / "throwaway_blocks.py").write_text(THROWAWAY)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "OMP_NUM_THREADS": "1"}
+    env.pop("RECDIFF_DISABLE_PLUGIN_AUTOLOAD", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", "throwaway_half", "-rA", __file__],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    picked_up = (
+        "test_conditioning_contract[throwaway_half]",
+        "test_parameter_model_matches_the_factory[conditioning-throwaway_half]",
+    )
+    for test in picked_up:
+        assert f"PASSED tests/test_contracts.py::{test}" in result.stdout, result.stdout

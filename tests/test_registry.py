@@ -352,9 +352,3 @@ def test_user_conditioning_block_in_a_spec() -> None:
     finally:
         conditionings._entries.pop(name, None)
     assert name not in recdiff.available("conditioning")
-
-
-@pytest.mark.parametrize("kind", sorted(REGISTRIES))
-def test_registry_docstring_states_its_contract(kind: str) -> None:
-    reg = REGISTRIES[kind]
-    assert reg.contract in reg.__doc__ and "->" in reg.__doc__
