@@ -14,11 +14,20 @@ from conftest import REPO
 from pydantic import Field
 
 import recdiff
+from recdiff.diffusion.samplers import Denoise, ReverseSampler, step_tensor
 from recdiff.nn.backbones import Backbone, Condition
 from recdiff.nn.conditioning import ConditioningBlock
 from recdiff.nn.randomness import NoiseStream
+from recdiff.nn.scorers import Scorer
 from recdiff.registry import REGISTRIES, Params, registry
-from recdiff.testing import check_backbone, check_conditioning, check_params_match_factory, params_mismatches
+from recdiff.testing import (
+    check_backbone,
+    check_conditioning,
+    check_params_match_factory,
+    check_sampler,
+    check_scorer,
+    params_mismatches,
+)
 
 ENTRIES = [(kind, name) for kind in sorted(REGISTRIES) for name in recdiff.available(kind)]
 
@@ -29,6 +38,8 @@ VARIANTS: dict[str, list[tuple[str, dict[str, Any]]]] = {
         ("transformer", {"causal": True}),
         ("transformer", {"chained": False}),
     ],
+    "sampler": [("ddpm", {"variance": "fixed_small"}), ("ddim", {"steps": 8, "eta": 1.0})],
+    "scorer": [],
 }
 """Parameter settings that take another code path than the defaults, checked beside every entry's defaults."""
 
@@ -47,6 +58,16 @@ def test_conditioning_contract(name: str, params: dict[str, Any]) -> None:
 @pytest.mark.parametrize(("name", "params"), cases("backbone"))
 def test_backbone_contract(name: str, params: dict[str, Any]) -> None:
     check_backbone(name, params)
+
+
+@pytest.mark.parametrize(("name", "params"), cases("sampler"))
+def test_sampler_contract(name: str, params: dict[str, Any]) -> None:
+    check_sampler(name, params)
+
+
+@pytest.mark.parametrize(("name", "params"), cases("scorer"))
+def test_scorer_contract(name: str, params: dict[str, Any]) -> None:
+    check_scorer(name, params)
 
 
 @pytest.mark.parametrize(("kind", "name"), ENTRIES, ids=[f"{kind}-{name}" for kind, name in ENTRIES])
@@ -119,18 +140,38 @@ class _WrongLast(Backbone):
         return self.forward(h, mask, condition)[:, -1] + 1
 
 
+class _Miscounted(ReverseSampler):
+    """Calls denoise twice but reports one evaluation."""
+
+    @property
+    def evaluations(self) -> int:
+        return 1
+
+    def __call__(self, denoise: Denoise, x_T: torch.Tensor, noise: NoiseStream) -> torch.Tensor:
+        return denoise(denoise(x_T, step_tensor(1, x_T)), step_tensor(0, x_T))
+
+
+class _Softmaxed(Scorer):
+    """Normalises over the items it is given, so a slice of items scores differently."""
+
+    def __call__(self, x0: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        return (x0 @ items.T).softmax(dim=-1)
+
+
 @pytest.mark.parametrize(
     ("kind", "factory", "check", "message"),
     [
-        ("conditioning", _ReadsPadding, check_conditioning, "changes real positions when the left padding grows"),
-        ("conditioning", _GlobalNoise, check_conditioning, "is not deterministic"),
-        ("backbone", _WrongLast, check_backbone, r"last\(\.\.\.\) differs from forward"),
+        ("conditioning", lambda **_: _ReadsPadding(), check_conditioning, "changes real positions when the left padding grows"),
+        ("conditioning", lambda **_: _GlobalNoise(), check_conditioning, "is not deterministic"),
+        ("backbone", lambda **_: _WrongLast(), check_backbone, r"last\(\.\.\.\) differs from forward"),
+        ("sampler", _Miscounted, check_sampler, "called denoise 2 times but its `evaluations` says 1"),
+        ("scorer", _Softmaxed, check_scorer, "columns must be independent"),
     ],
-    ids=["reads-padding", "global-noise", "wrong-last"],
+    ids=["reads-padding", "global-noise", "wrong-last", "miscounted", "softmaxed"],
 )
 def test_the_checks_catch_a_broken_component(kind: str, factory: Any, check: Any, message: str) -> None:
-    name = f"test_contracts{factory.__name__.lower()}"
-    registry(kind).register(name)(lambda hidden, dropout, num_blocks=1: factory())
+    name = "test_contracts_broken"
+    registry(kind).register(name)(factory)
     try:
         with pytest.raises(AssertionError, match=message):
             check(name)
