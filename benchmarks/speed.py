@@ -39,11 +39,12 @@ import yaml
 
 from recdiff.data import batch_indices, make_batch
 from recdiff.evaluation.evaluate import evaluate_model
+from recdiff.evaluation.prepared import prepare
 from recdiff.registry import create
+from recdiff.runtime import autocast
 from recdiff.spec import load_spec
 from recdiff.spec.models import RunSpec
-from recdiff.training.precision import autocast
-from recdiff.training.trainer import make_optimizer, prepare
+from recdiff.training.trainer import make_optimizer
 
 BEAUTY = Path(__file__).resolve().parents[2] / "shared" / "data" / "beauty" / "beauty.inter"
 DEFAULTS: dict[str, Any] = {

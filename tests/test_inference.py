@@ -12,10 +12,10 @@ import recdiff
 from recdiff.data import Split
 from recdiff.evaluation.evaluate import evaluate_model, evaluate_ranks, model_ranker, rank_examples
 from recdiff.evaluation.metrics import target_ranks
+from recdiff.evaluation.prepared import prepare
 from recdiff.evaluation.ranking import Scored, chunked_target_ranks, chunked_top_k
 from recdiff.nn.randomness import NoiseStream
-from recdiff.training.precision import autocast
-from recdiff.training.trainer import prepare
+from recdiff.runtime import autocast
 
 SPEC = {
     "data": {"max_len": 12, "synthetic": {"users": 120, "items": 40}},

@@ -14,7 +14,8 @@ from rich.console import Console
 import recdiff
 from recdiff import RecdiffError, load_spec
 from recdiff.data import Split
-from recdiff.training.trainer import TrainResult, prepare, training_examples
+from recdiff.evaluation.prepared import prepare
+from recdiff.training.trainer import TrainResult, training_examples
 
 QUICKSTART = REPO / "examples" / "quickstart.yaml"
 
@@ -90,7 +91,7 @@ def test_cuda_without_cuda_is_a_clean_error(tmp_path: Path, monkeypatch: pytest.
 
 
 def test_device_auto_picks_the_cpu_without_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
-    from recdiff.training.trainer import resolve_device
+    from recdiff.runtime import resolve_device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert resolve_device("auto") == torch.device("cpu")
@@ -236,7 +237,7 @@ def test_ema_copy_does_not_call_the_trained_models_compiled_code(tmp_path: Path,
         original = model.approximate  # type: ignore[attr-defined]
         model.approximate = lambda *args, **kwargs: original(*args, **kwargs)  # type: ignore[attr-defined]
 
-    monkeypatch.setattr(recdiff.training.trainer, "compile_model", fake_compile)
+    monkeypatch.setattr(recdiff.evaluation.prepared, "compile_model", fake_compile)
     spec = load_spec({"name": "ema-compiled", "train": {"ema": 0.9, "compile": True}}, TINY)
     trainer = recdiff.training.trainer.Trainer(spec, tmp_path / "run", Console(file=io.StringIO()))
     assert "approximate" in vars(trainer.model)

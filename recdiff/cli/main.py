@@ -191,7 +191,7 @@ def analyze(
     code: list[Path] | None = CodeOption,
 ) -> None:
     """Metrics of head vs long-tail targets and of five history-length groups, with bar and projection PNGs."""
-    from recdiff.evaluation.analysis import analyze_run
+    from recdiff.training.restore import analyze_run
 
     import_code_files(code)
     check_split_and_checkpoint(split, checkpoint)

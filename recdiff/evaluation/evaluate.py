@@ -20,7 +20,7 @@ from recdiff.evaluation.ranking import (
 )
 from recdiff.models.base import Recommender
 from recdiff.nn.randomness import NoiseStream
-from recdiff.training.precision import autocast
+from recdiff.runtime import autocast
 
 RankFn = Callable[[Batch, NoiseStream], torch.Tensor]
 """Maps a batch on the device and its keyed noise to the rank [B] of each target (1 = best)."""

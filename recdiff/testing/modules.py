@@ -16,12 +16,13 @@ from typing import Any
 
 import torch
 
-import recdiff
+from recdiff.models.build import build_model
 from recdiff.models.diffusion import DiffusionRecommender
 from recdiff.nn.backbones import Backbone
 from recdiff.nn.conditioning import ConditioningBlock
 from recdiff.nn.randomness import NoiseStream
 from recdiff.registry import backbones, conditionings
+from recdiff.spec.loading import load_spec
 
 LENGTHS = (6, 3, 1, 4)
 """Real items of each row of the test batch: a full row, padded rows, a single item."""
@@ -96,9 +97,9 @@ def _check_fixed_width(slot: str, name: str, params: Mapping[str, Any]) -> None:
         "backbone": {"name": "transformer", "params": {"blocks": 2, "heads": 2}},
         slot: {"name": name, "params": dict(params)},
     }
-    spec = recdiff.load_spec({"data": {"max_len": 10}, "model": model_spec})
+    spec = load_spec({"data": {"max_len": 10}, "model": model_spec})
     torch.manual_seed(0)
-    model = recdiff.build_model(spec, num_items=20).eval()
+    model = build_model(spec, num_items=20).eval()
     assert isinstance(model, DiffusionRecommender) and model.fixed_width, (
         f"a model with {slot} '{name}' (sees_padding True) must feed every history at its fixed width"
     )

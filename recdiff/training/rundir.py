@@ -116,10 +116,10 @@ class RunDir:
         import pandas
         import pydantic
 
-        import recdiff
+        from recdiff.version import __version__
 
         env = {
-            "recdiff": recdiff.__version__,
+            "recdiff": __version__,
             "python": platform.python_version(),
             "platform": platform.platform(),
             "torch": torch.__version__,

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import math
 import os
-import random
 import signal
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -25,95 +23,28 @@ from rich.progress import (
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from recdiff.data import (
-    PreprocessReport,
-    SequenceData,
     Split,
-    Splits,
     batch_indices,
     joined,
-    load_data,
     longest_per_user,
     make_batch,
-    make_splits,
 )
 from recdiff.errors import Interrupted, RunError
-from recdiff.evaluation.evaluate import evaluate_model, evaluate_popularity
+from recdiff.evaluation.evaluate import evaluate_popularity
+from recdiff.evaluation.prepared import COMPILED_ATTRIBUTES, Prepared, evaluate_prepared, prepare
 from recdiff.models.base import Recommender
-from recdiff.models.build import build_model
-from recdiff.models.diffusion import DiffusionRecommender
+from recdiff.runtime import autocast
 from recdiff.spec.diff import changes
 from recdiff.spec.loading import load_spec
 from recdiff.spec.models import RunSpec, TrainSpec
 from recdiff.training.checkpoint import load_checkpoint, save_checkpoint
 from recdiff.training.lock import RunLock
-from recdiff.training.precision import autocast
 from recdiff.training.rundir import RunDir
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (all devices), so initialisation and noise repeat."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def resolve_device(name: str) -> torch.device:
-    """`auto` picks CUDA when present, else the CPU; an unavailable CUDA request is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RunError(f"train.device is '{name}' but no CUDA device is available here. Use 'auto' or 'cpu'.")
-    return device
-
-
-@dataclass
-class Prepared:
-    """Data, splits and model of a spec, ready to train or evaluate."""
-
-    spec: RunSpec
-    data: SequenceData
-    splits: Splits
-    model: Recommender
-    device: torch.device
-    report: PreprocessReport | None = None
-
-
-def prepare(spec: RunSpec) -> Prepared:
-    """Load the data and build the model of `spec` (seeded), on the spec's device."""
-    if spec.train.threads is not None:
-        torch.set_num_threads(spec.train.threads)
-    device = resolve_device(spec.train.device)
-    seed_everything(spec.seed)
-    loaded = load_data(spec.data, spec.seed)
-    data = loaded.data
-    splits = make_splits(data, spec.data)
-    if len(splits.train) == 0 or len(splits.val) == 0:
-        raise RunError(
-            "The data gives no training or validation examples: leave-one-out needs users with at least "
-            "4 interactions. Check data.path and the user/item/time fields."
-        )
-    model = build_model(spec, data.num_items).to(device)
-    if spec.train.compile:
-        compile_model(model)
-    return Prepared(spec, data, splits, model, device, loaded.report)
 
 
 def make_optimizer(model: torch.nn.Module, train: TrainSpec) -> torch.optim.Optimizer:
     """Adam as the papers train, with PyTorch's fused kernel where the device supports it (same maths, fewer passes)."""
     return torch.optim.Adam(model.parameters(), lr=train.lr, weight_decay=train.weight_decay, foreach=True)
-
-
-def evaluate_prepared(prepared: Prepared, split: str, models: Sequence[Recommender] = ()) -> dict[str, float]:
-    """Evaluate the prepared model on ``split`` (`val` or `test`) with its spec's evaluation settings
-    and seed; given ``models`` (other weights of it, such as the EMA average, or an ensemble of
-    models trained on the same data), those instead."""
-    p, e = prepared, prepared.spec.eval
-    return evaluate_model(
-        list(models) or p.model, p.data, getattr(p.splits, split), e.ks, batch_size=e.batch_size, device=p.device,
-        seed=p.spec.seed, max_users=e.max_users, precision=p.spec.train.precision, ensemble=e.ensemble,
-        chunk=e.item_chunk,
-    )
 
 
 def training_examples(prepared: Prepared) -> Split:
@@ -126,24 +57,6 @@ def training_examples(prepared: Prepared) -> Split:
     if prepared.model.supervises_every_position:
         return longest_per_user(prepared.data, split)
     return split
-
-
-COMPILED_ATTRIBUTES = ("approximate", "_compiled_call_impl")
-"""Instance attributes `compile_model` sets; they are bound to that instance, so copies must drop them."""
-
-
-def compile_model(model: Recommender) -> None:
-    """`torch.compile` the approximator (run once per training step and T times per sample) or, for
-    other model families, the whole forward pass.
-
-    The compiled function replaces the bound method on this instance only, so parameter names
-    and checkpoints are those of the plain model. Shapes vary with every batch (length
-    bucketing), hence ``dynamic=True`` rather than one graph per length.
-    """
-    if isinstance(model, DiffusionRecommender):
-        model.approximate = torch.compile(model.approximate, dynamic=True)  # type: ignore[method-assign]
-    else:
-        model.compile(dynamic=True)
 
 
 @dataclass
