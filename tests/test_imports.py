@@ -1,9 +1,10 @@
-"""recdiff's subpackages import each other in one direction only: no circle, however lazy the import."""
+"""recdiff's subpackages, and its modules, import each other in one direction only: no circle, however lazy the import."""
 
 from __future__ import annotations
 
 import ast
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 from conftest import REPO
@@ -17,9 +18,14 @@ def _module_name(root: Path, path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _unit(package: str, module: str) -> str:
+def subpackage(package: str, module: str) -> str:
     """The subpackage (or top-level module) of `module`: `recdiff.data.readers` -> `recdiff.data`."""
     return ".".join(module.split(".")[:2]) if module != package else package
+
+
+def module(package: str, name: str) -> str:
+    """The module itself (a package stands for its `__init__`)."""
+    return name
 
 
 def _imported(root: Path, node: ast.Import | ast.ImportFrom) -> list[str]:
@@ -55,15 +61,15 @@ def _statements(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
     return found
 
 
-def import_edges(root: Path) -> Edges:
-    """Imports between the subpackages (and top-level modules) of the package at `root`."""
+def import_edges(root: Path, unit: Callable[[str, str], str] = subpackage) -> Edges:
+    """Imports between the units (`subpackage` or `module`) of the package at `root`."""
     package = root.name
     edges: Edges = defaultdict(lambda: defaultdict(list))
     for path in sorted(root.rglob("*.py")):
-        source = _unit(package, _module_name(root, path))
+        source = unit(package, _module_name(root, path))
         for node in _statements(ast.parse(path.read_text(encoding="utf-8"))):
             names = [name for name in _imported(root, node) if name.split(".")[0] == package]
-            for target in sorted({_unit(package, name) for name in names} - {source}):
+            for target in sorted({unit(package, name) for name in names} - {source}):
                 edges[source][target].append(f"{path.relative_to(root.parent)}:{node.lineno}")
     return edges
 
@@ -113,6 +119,13 @@ def test_recdiff_subpackages_import_each_other_in_one_direction() -> None:
     assert not found, "import cycles between subpackages: " + " | ".join(describe(edges, group) for group in found)
 
 
+def test_recdiff_modules_import_each_other_in_one_direction() -> None:
+    edges = import_edges(REPO / "recdiff", module)
+    assert "recdiff.data.columns" in edges["recdiff.data.readers"]  # the walk sees imports
+    found = cycles(edges)
+    assert not found, "import cycles between modules: " + " | ".join(describe(edges, group) for group in found)
+
+
 def test_a_lazy_import_back_is_a_cycle(tmp_path: Path) -> None:
     root = tmp_path / "pkg"
     for sub in ("low", "high", "other"):
@@ -130,3 +143,4 @@ def test_a_lazy_import_back_is_a_cycle(tmp_path: Path) -> None:
         "pkg.high -> pkg.low (pkg/high/run.py:1); pkg.low -> pkg.high (pkg/low/tools.py:5)"
     )
     assert "pkg.other" not in edges["pkg.low"]  # imports for type checkers only do not count
+    assert cycles(import_edges(root, module)) == [["pkg.high.run", "pkg.low.tools"]]
