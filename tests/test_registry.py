@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import torch
 from pydantic import BaseModel, Field
@@ -278,6 +280,33 @@ def test_loader_runs_once_before_first_lookup() -> None:
     assert "x" not in reg
     reg.names()
     assert calls == [1]
+
+
+def test_a_failing_loader_runs_again_at_the_next_lookup() -> None:
+    calls = []
+
+    def flaky() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise ImportError("a built-in failed to import")
+
+    reg = Registry("widget", "`factory()`", loader=flaky)
+    with pytest.raises(ImportError, match="a built-in failed"):
+        reg.names()
+    assert reg.names() == [] and calls == [1, 1]
+    reg.names()
+    assert calls == [1, 1]
+
+
+def test_a_failing_builtin_import_is_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    import recdiff.registry as registries
+
+    recdiff.available("scorer")
+    monkeypatch.setattr(registries, "_loaded", False)
+    monkeypatch.setitem(sys.modules, "recdiff.builtins", None)  # importing it now raises ImportError
+    with pytest.raises(ImportError, match="recdiff.builtins"):
+        registries._load_components()
+    assert registries._loaded is False
 
 
 def test_entry_summary_is_first_docstring_line() -> None:

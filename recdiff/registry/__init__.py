@@ -32,15 +32,25 @@ _loaded = False
 
 
 def _load_components() -> None:
-    """Import the built-in components, then the plugins (once), before the first look-up of any registry."""
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        importlib.import_module("recdiff.builtins")
-        from recdiff.registry import plugins
+    """Import the built-in components, then the plugins (once), before the first look-up of any registry.
 
-        if not plugins.autoload_disabled():
-            plugins.load_plugins()
+    `_loaded` is set first so that a look-up made while loading does not load again; a built-in
+    that fails to import clears it, so the next look-up tries again rather than working on
+    half-filled registries.
+    """
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    try:
+        importlib.import_module("recdiff.builtins")
+    except BaseException:
+        _loaded = False
+        raise
+    from recdiff.registry import plugins
+
+    if not plugins.autoload_disabled():
+        plugins.load_plugins()
 
 
 def _registry(kind: str, base: str, contract: str, context: tuple[str, ...] = ()) -> Registry[Any]:

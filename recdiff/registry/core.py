@@ -119,9 +119,14 @@ class Registry(Generic[T]):
         return cast("type[T]", self._base)
 
     def _ensure_loaded(self) -> None:
+        """Run the loader once; if it fails, the next look-up runs it again (the failure is not cached)."""
         if self._loader is not None:
             loader, self._loader = self._loader, None
-            loader()
+            try:
+                loader()
+            except BaseException:
+                self._loader = loader
+                raise
 
     def register(
         self, name: str, *, params: type[BaseModel] | None = None, origin: str | None = None
