@@ -193,7 +193,7 @@ def prepare(
     for column in ("split", "examples", "users"):
         table.add_column(column, justify="right" if column != "split" else "left")
     for name, split in (("train", splits.train), ("val", splits.val), ("test", splits.test)):
-        users = np.unique(np.searchsorted(loaded.data.offsets, split.end, side="right")).size
+        users = np.unique(split.users(loaded.data)).size
         table.add_row(name, f"{len(split):,}", f"{users:,}")
     console.print(table)
     console.print(f"prepared in {seconds:.2f} s", highlight=False)

@@ -140,7 +140,7 @@ def popularity_scores(data: SequenceData, split: Split) -> torch.Tensor:
     example; with the temporal split, where a user may have several examples, it is what
     the user did before the split's period began. Users without an example add nothing.
     """
-    users = np.searchsorted(data.offsets, split.end, side="right") - 1
+    users = split.users(data)
     cutoff = np.full(data.num_users, -1, dtype=np.int64)
     first = np.full(data.num_users, np.iinfo(np.int64).max, dtype=np.int64)
     np.minimum.at(first, users, split.end)
