@@ -18,10 +18,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from recdiff.training.rundir import read_metrics
+
 
 def curve(run_dir: Path, metric: str, levels: Sequence[float] = ()) -> dict[str, Any]:
     """The validation points of one run, when it reached 99% of its best value and each level."""
-    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    records = read_metrics(run_dir)
     training = 0.0
     points = []
     for record in records:

@@ -15,6 +15,7 @@ import recdiff
 from recdiff import RecdiffError, load_spec
 from recdiff.data import Split
 from recdiff.evaluation.prepared import prepare
+from recdiff.training.rundir import read_metrics
 from recdiff.training.trainer import TrainResult, training_examples
 
 QUICKSTART = REPO / "examples" / "quickstart.yaml"
@@ -38,7 +39,7 @@ def quiet_train(spec: recdiff.RunSpec, out: Path) -> tuple[TrainResult, str]:
 
 
 def metric_records(run_dir: Path) -> list[dict]:
-    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return read_metrics(run_dir)
 
 
 def test_quickstart_beats_popularity(tmp_path: Path) -> None:
