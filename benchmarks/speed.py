@@ -143,7 +143,7 @@ def time_inference(spec: RunSpec, prepared: Any, sampler: str, users: int) -> di
     model.sampler = create("sampler", name, process=model.process, **params)
     split, e = prepared.splits.test, spec.eval
     kwargs = dict(batch_size=e.batch_size, device=prepared.device, seed=spec.seed,
-                  precision=spec.train.precision)
+                  precision=spec.train.precision, exclude_history=spec.model.exclude_history)
     evaluate_model(model, prepared.data, split, e.ks, max_users=e.batch_size, **kwargs)  # warm-up
     _sync(prepared.device)
     start = time.perf_counter()

@@ -62,7 +62,7 @@ def evaluate_prepared(prepared: Prepared, split: str, models: Sequence[Recommend
     return evaluate_model(
         list(models) or p.model, p.data, getattr(p.splits, split), e.ks, batch_size=e.batch_size, device=p.device,
         seed=p.spec.seed, max_users=e.max_users, precision=p.spec.train.precision, ensemble=e.ensemble,
-        chunk=e.item_chunk,
+        chunk=e.item_chunk, exclude_history=p.spec.model.exclude_history,
     )
 
 

@@ -185,29 +185,27 @@ def recommend(
     noise: NoiseStream | None = None,
     ensemble: int = 1,
     chunk: int = DEFAULT_CHUNK,
+    exclude_history: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The model's top-k item ids [B, k] (best first) and their scores for left-padded histories [B, L].
 
     Given several models trained on one catalogue, the ensemble's mean softmax distribution
     ranks the items. Items are scored a slice at a time (see `chunked_top_k`); the models are
-    put in eval mode and restored afterwards. Items already in a history are recommended only
-    when the models allow it (`exclude_history`, off by default as in the papers).
+    put in eval mode and restored afterwards. With ``exclude_history`` (a run's
+    `model.exclude_history`; off by default, as in the papers) items already in a history are
+    never recommended.
     """
     models = as_models(model)
     with evaluating(models):
         scored = represent_all(models, history, noise, ensemble)
-    scores, rows = chunked_top_k(scored, k, chunk, excluded_rows(models, history))
+    scores, rows = chunked_top_k(scored, k, chunk, excluded_rows(history, exclude_history))
     return rows + 1, scores
 
 
-def excluded_rows(models: Sequence[Recommender], history: torch.Tensor) -> torch.Tensor | None:
-    """Item-table rows [B, L] the models never recommend for these histories (padding gives -1), or None.
+def excluded_rows(history: torch.Tensor, exclude_history: bool) -> torch.Tensor | None:
+    """Item-table rows [B, L] never to recommend for these histories (padding gives -1), or None.
 
-    A model with ``exclude_history`` set ranks the items of its input history last: for data
-    where users never repeat an item, a seen item cannot be the next one. The models of an
-    ensemble must agree on it.
+    With ``exclude_history`` the items of the input history rank last: for data where users
+    never repeat an item, a seen item cannot be the next one.
     """
-    flags = {m.exclude_history for m in models}
-    if len(flags) > 1:
-        raise ValueError("the models of an ensemble must agree on exclude_history")
-    return history - 1 if flags == {True} else None
+    return history - 1 if exclude_history else None

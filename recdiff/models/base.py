@@ -24,9 +24,6 @@ class Recommender(nn.Module, ABC):
     supervises_every_position: bool = False
     """True when the model is trained on each user's longest training sequence instead of every prefix."""
 
-    exclude_history: bool = False
-    """Rank the items of the input history last at inference (see `recdiff.evaluation.ranking.excluded_rows`)."""
-
     @property
     @abstractmethod
     def item_table(self) -> torch.Tensor:

@@ -98,7 +98,6 @@ def build_model(spec: RunSpec | ModelSpec, num_items: int, max_len: int | None =
         raise SpecError("build_model needs max_len when given only a model spec; pass max_len=...")
     model = _create(registry.models, spec.architecture, spec=spec, num_items=num_items, max_len=max_len)
     initialise(model, spec)
-    model.exclude_history = spec.exclude_history
     return model
 
 

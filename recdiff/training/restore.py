@@ -138,7 +138,9 @@ def analyze_run(
         reps.update(zip(batch.example.tolist(), batch_reps[0].cpu().numpy()))
 
     model = p.model.eval()
-    rank = model_ranker([model], p.device, p.spec.train.precision, e.ensemble, e.item_chunk, keep)
+    rank = model_ranker(
+        [model], p.device, p.spec.train.precision, e.ensemble, e.item_chunk, keep, p.spec.model.exclude_history
+    )
     ranks = rank_examples(rank, p.data, examples, e.batch_size, p.device, p.spec.seed)
     counts = popularity_scores(p.data, examples).numpy()
     targets = p.data.items[examples.end] - 1
