@@ -15,7 +15,7 @@ from recdiff.evaluation.analysis import analyze_ranks, head_items
 from recdiff.evaluation.evaluate import limit_split, model_ranker, popularity_scores, rank_examples
 from recdiff.evaluation.prepared import Prepared, evaluate_prepared, prepare
 from recdiff.spec.loading import load_spec
-from recdiff.training.checkpoint import load_checkpoint
+from recdiff.training.checkpoint import check_same_data, load_checkpoint
 from recdiff.training.rundir import RunDir
 
 INFERENCE_FIELDS = (
@@ -54,12 +54,7 @@ def load_run(
     prepared = prepare(spec)
     path = run.path / "checkpoints" / f"{checkpoint}.pt"
     state = load_checkpoint(path, prepared.device)
-    if state["num_items"] != prepared.data.num_items or state.get("data_fingerprint") != prepared.data.fingerprint():
-        raise CheckpointError(
-            f"Checkpoint '{path}' was trained on other data than its spec's data.path now holds "
-            f"({state['num_items']} items then, {prepared.data.num_items} now, or changed interactions). "
-            f"Restore the original data file to evaluate this run."
-        )
+    check_same_data(state, prepared.data, path, "evaluate")
     try:
         prepared.model.load_state_dict(state["model"])
     except RuntimeError as error:

@@ -37,7 +37,7 @@ from recdiff.runtime import autocast
 from recdiff.spec.diff import changes
 from recdiff.spec.loading import load_spec
 from recdiff.spec.models import RunSpec, TrainSpec
-from recdiff.training.checkpoint import load_checkpoint, save_checkpoint
+from recdiff.training.checkpoint import check_same_data, load_checkpoint, save_checkpoint
 from recdiff.training.lock import RunLock
 from recdiff.training.rundir import RunDir
 
@@ -181,11 +181,7 @@ class Trainer:
         trainer.run = run
         trainer.prepared = prepare(trainer.spec)
         trainer._build_optimisation()
-        if state.get("data_fingerprint") != trainer.prepared.data.fingerprint():
-            raise RunError(
-                f"Run '{run.path}' was trained on other data than its spec's data now gives; restore the "
-                f"original data file to resume it."
-            )
+        check_same_data(state, trainer.prepared.data, run.last_path, "resume")
         trainer.model.load_state_dict(state.get("trained", state["model"]))
         if trainer.ema is not None:
             trainer.ema.load_state_dict(state["ema"])
