@@ -240,7 +240,7 @@ def test_ema_copy_does_not_call_the_trained_models_compiled_code(tmp_path: Path,
 
     monkeypatch.setattr(recdiff.evaluation.prepared, "compile_model", fake_compile)
     spec = load_spec({"name": "ema-compiled", "train": {"ema": 0.9, "compile": True}}, TINY)
-    trainer = recdiff.training.trainer.Trainer(spec, tmp_path / "run", Console(file=io.StringIO()))
+    trainer = recdiff.training.trainer.Trainer.start(spec, tmp_path / "run", Console(file=io.StringIO()))
     assert "approximate" in vars(trainer.model)
     assert getattr(trainer.evaluated.approximate, "__self__", None) is trainer.evaluated
 

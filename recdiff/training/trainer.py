@@ -118,23 +118,45 @@ RESUME_MAY_CHANGE = ("train.device", "train.threads", "train.compile", "eval.bat
 
 
 class Trainer:
-    """Trains one spec into one run directory. `fit()` runs it to the end and reports test metrics."""
+    """Trains one spec into one run directory. `fit()` runs it to the end and reports test metrics.
 
-    lock: RunLock
-    """This process's hold on the run directory, from the claim (or the resume) until `fit` ends."""
+    Make one with `start` (a new run) or `resume` (an interrupted one); both build it through
+    `__init__`, which gets the run's parts and sets up its optimisation.
 
-    def __init__(self, spec: RunSpec, out: str | Path | None = None, console: Console | None = None) -> None:
-        self.spec = spec = as_saved(spec)
+    Args:
+        spec: The run's spec, as saved in its directory.
+        run: The run directory.
+        lock: This process's hold on the run directory, released when `fit` ends.
+        prepared: The spec's data, splits and seeded model.
+        console: Where progress is shown.
+        progress: Where the run stands (a fresh run starts from epoch 0).
+    """
+
+    def __init__(
+        self,
+        spec: RunSpec,
+        run: RunDir,
+        lock: RunLock,
+        prepared: Prepared,
+        console: Console | None = None,
+        progress: RunProgress | None = None,
+    ) -> None:
+        self.spec, self.run, self.lock, self.prepared = spec, run, lock, prepared
         self.console = console or Console()
+        self._build_optimisation()
+        self.progress = progress or RunProgress()
+
+    @classmethod
+    def start(cls, spec: RunSpec, out: str | Path | None = None, console: Console | None = None) -> Trainer:
+        """A new run of ``spec`` in ``out`` (default ``runs/<time>-<name>/``), claimed before its data loads."""
+        spec = as_saved(spec)
         claim = RunDir.claim(spec, out)  # before the data loads, so a second run is refused at once
         try:
-            self.prepared = prepare(spec)
+            prepared = prepare(spec)
         except BaseException:
             claim.abandon()
             raise
-        self.run, self.lock = claim.run, claim.lock
-        self._build_optimisation()
-        self.progress = RunProgress()
+        return cls(spec, claim.run, claim.lock, prepared, console)
 
     @classmethod
     def resume(cls, run_dir: str | Path, console: Console | None = None) -> Trainer:
@@ -151,16 +173,14 @@ class Trainer:
         run = RunDir.open(run_dir)
         lock = RunLock.acquire(run.path)
         try:
-            trainer = cls._resumed(run, console)
+            return cls._resumed(run, lock, console)
         except BaseException:
             lock.release()
             raise
-        trainer.lock = lock
-        return trainer
 
     @classmethod
-    def _resumed(cls, run: RunDir, console: Console | None) -> Trainer:
-        """The trainer of ``run`` as its last checkpoint left it (the caller holds the run's lock)."""
+    def _resumed(cls, run: RunDir, lock: RunLock, console: Console | None) -> Trainer:
+        """The trainer of ``run`` as its last checkpoint left it (the caller holds the run's ``lock``)."""
         if run.results_path.is_file():
             raise RunError(
                 f"Run '{run.path}' already finished (results.json is there); nothing to resume. Train a new "
@@ -171,26 +191,23 @@ class Trainer:
                 f"Run '{run.path}' has no checkpoints/last.pt: it stopped before finishing its first epoch, "
                 f"so there is nothing to resume from. Train it again with `recdiff train {run.spec_path} --out NEW_DIR`."
             )
-        trainer = cls.__new__(cls)
-        trainer.spec = load_spec(run.spec_path)
+        spec = load_spec(run.spec_path)
         # Read onto the CPU: RNG states must stay CPU tensors, and load_state_dict below moves the
         # weights and optimizer moments onto the model's device, whichever device wrote them.
         state = load_checkpoint(run.last_path)
-        _check_unchanged(run, state["spec"], trainer.spec)
-        trainer.console = console or Console()
-        trainer.run = run
-        trainer.prepared = prepare(trainer.spec)
-        trainer._build_optimisation()
-        check_same_data(state, trainer.prepared.data, run.last_path, "resume")
+        _check_unchanged(run, state["spec"], spec)
+        prepared = prepare(spec)
+        check_same_data(state, prepared.data, run.last_path, "resume")
+        progress = RunProgress(
+            epoch=state["epoch"], best=state["best"], stale=state["stale"], seconds=state["train_seconds"],
+            popularity=state["popularity"],
+        )
+        trainer = cls(spec, run, lock, prepared, console, progress)
         trainer.model.load_state_dict(state.get("trained", state["model"]))
         if trainer.ema is not None:
             trainer.ema.load_state_dict(state["ema"])
         trainer.optimizer.load_state_dict(state["optimizer"])
         trainer.scheduler.load_state_dict(state["scheduler"])
-        trainer.progress = RunProgress(
-            epoch=state["epoch"], best=state["best"], stale=state["stale"], seconds=state["train_seconds"],
-            popularity=state["popularity"],
-        )
         torch.set_rng_state(state["rng"]["cpu"])
         if state["rng"]["cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
@@ -434,7 +451,7 @@ def improves(
 
 def train(spec: RunSpec, out: str | Path | None = None, console: Console | None = None) -> TrainResult:
     """Train `spec` into a new run directory and return its results (the library's one training entry point)."""
-    return Trainer(spec, out, console).fit()
+    return Trainer.start(spec, out, console).fit()
 
 
 def resume(run_dir: str | Path, console: Console | None = None) -> TrainResult:
