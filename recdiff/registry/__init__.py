@@ -1,8 +1,9 @@
-"""Every component kind's registry, in one place, with its contract.
+"""Every component kind's registry, in one place, with its contract and base class.
 
-Built-in components register themselves in their own modules; `recdiff.builtins` imports
-those modules once, the first time any registry is looked up, so importing `recdiff` stays
-cheap and free of import cycles.
+Built-in components register themselves in their own modules, which import this one;
+`recdiff.builtins` imports those modules once, the first time any registry is looked up, so
+this module imports none of them (no import cycle, and `import recdiff.registry` stays cheap),
+and plugins load after every built-in is registered.
 """
 
 from __future__ import annotations
