@@ -6,7 +6,8 @@ Each point is a validation of the run (its ``metrics.jsonl``): the epoch, the se
 training and validating up to it (the ``elapsed`` the trainer logs; for runs written before
 it logged that, the sum of the epochs' training seconds, validation excluded), and the
 metric. The summary gives the best value, how long the run took to first come within 1%
-of it, and for each ``--reach`` level the epoch and minutes at which the metric first got there. The PNG needs matplotlib (``pip install "recdiff[plot]"``).
+of it, and for each ``--reach`` level the epoch and minutes at which the metric first got there.
+The PNG needs matplotlib (``pip install "recdiff[plot]"``).
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from recdiff.training.rundir import read_metrics
+
 
 def curve(run_dir: Path, metric: str, levels: Sequence[float] = ()) -> dict[str, Any]:
     """The validation points of one run, when it reached 99% of its best value and each level."""
-    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    records = read_metrics(run_dir)
     training = 0.0
     points = []
     for record in records:

@@ -37,9 +37,9 @@ import torch
 
 from recdiff.data import SequenceData, batch_indices, load_data, make_batch, make_splits, preprocess, read_interactions
 from recdiff.data.cache import cache_dir
+from recdiff.evaluation.prepared import prepare
 from recdiff.spec import load_spec
 from recdiff.spec.models import DataSpec
-from recdiff.training.trainer import prepare
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 BEAUTY = SHARED / "beauty" / "beauty.inter"

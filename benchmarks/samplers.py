@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from recdiff.evaluation.prepared import evaluate_prepared
 from recdiff.training.restore import load_run
-from recdiff.training.trainer import evaluate_prepared
 
 DDPM = ["model.sampler.name=ddpm", "model.sampler.params.variance=fixed_large"]
 DEFAULT_SETTINGS = {

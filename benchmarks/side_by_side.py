@@ -12,10 +12,11 @@ order given, then their mean; a missing epoch (a run still training or stopped) 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
+
+from recdiff import jsontext
 
 
 def per_epoch(folder: Path) -> tuple[dict[int, float], dict[int, dict[str, float]]]:
@@ -23,8 +24,7 @@ def per_epoch(folder: Path) -> tuple[dict[int, float], dict[int, dict[str, float
     log = folder / "reference.jsonl" if (folder / "reference.jsonl").is_file() else folder / "metrics.jsonl"
     losses: dict[int, float] = {}
     validations: dict[int, dict[str, float]] = {}
-    for line in log.read_text().splitlines():
-        record = json.loads(line)
+    for record in jsontext.read_lines(log):
         if record.get("event") == "baseline":
             continue
         if record.get("split") == "val":

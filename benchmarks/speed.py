@@ -39,11 +39,12 @@ import yaml
 
 from recdiff.data import batch_indices, make_batch
 from recdiff.evaluation.evaluate import evaluate_model
+from recdiff.evaluation.prepared import prepare
 from recdiff.registry import create
+from recdiff.runtime import autocast
 from recdiff.spec import load_spec
 from recdiff.spec.models import RunSpec
-from recdiff.training.precision import autocast
-from recdiff.training.trainer import make_optimizer, prepare
+from recdiff.training.trainer import make_optimizer
 
 BEAUTY = Path(__file__).resolve().parents[2] / "shared" / "data" / "beauty" / "beauty.inter"
 DEFAULTS: dict[str, Any] = {
@@ -142,7 +143,7 @@ def time_inference(spec: RunSpec, prepared: Any, sampler: str, users: int) -> di
     model.sampler = create("sampler", name, process=model.process, **params)
     split, e = prepared.splits.test, spec.eval
     kwargs = dict(batch_size=e.batch_size, device=prepared.device, seed=spec.seed,
-                  precision=spec.train.precision)
+                  precision=spec.train.precision, exclude_history=spec.model.exclude_history)
     evaluate_model(model, prepared.data, split, e.ks, max_users=e.batch_size, **kwargs)  # warm-up
     _sync(prepared.device)
     start = time.perf_counter()

@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from recdiff.training.rundir import read_metrics
+
 METRICS = ("hr@5", "hr@10", "hr@20", "ndcg@5", "ndcg@10", "ndcg@20")
 
 
@@ -28,7 +30,7 @@ def stopped_results(run_dir: Path) -> tuple[dict, list[str]]:
     """The results of a run stopped early: its validations so far and the test of its best checkpoint."""
     spec = yaml.safe_load((run_dir / "spec.yaml").read_text())
     metric = spec["eval"]["metric"]
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    rows = read_metrics(run_dir)
     evals = [r for r in rows if r.get("event") == "eval" and r.get("split") == "val"]
     best = max(evals, key=lambda r: r[metric])
     results = {"val": best, "test": json.loads((run_dir / "test-at-stop.json").read_text())}

@@ -220,6 +220,8 @@ def component_reference() -> str:
             out += [f"Spec slot: `{slots[kind]}`. Registered: " + ", ".join(
                 f"[`{e.name}`](#{kind}-{e.name})" for e in entries) + ".", ""]
         out += [f"**Contract.** {_text(registry.contract)}", ""]
+        base = registry.base
+        out += [f"**Returns** an instance of `{base.__module__}.{base.__qualname__}`; anything else is refused.", ""]
         if registry.context:
             out += [
                 "**Context** (passed by the assembling code, not set in the spec): "

@@ -15,8 +15,7 @@ from recdiff.registry import available, create, register
 from recdiff.spec import RunSpec, load_spec
 from recdiff.training.restore import evaluate_run, load_run
 from recdiff.training.trainer import resume, train
-
-__version__ = "0.1.0"
+from recdiff.version import __version__
 
 __all__ = [
     "DiffusionRecommender",

@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 from typing import Any
 
 
 def dumps(value: Any, indent: int | None = None) -> str:
     """``value`` as strict JSON text, non-finite floats written as ``null``."""
     return json.dumps(_finite(value), indent=indent, allow_nan=False)
+
+
+def read_lines(path: Path) -> list[dict[str, Any]]:
+    """The objects of a JSON-lines file (one per line, as `recdiff.training.files.append_line` writes them)."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def _finite(value: Any) -> Any:

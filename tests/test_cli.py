@@ -9,13 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
-
 import torch
 import yaml
 from conftest import TINY, assert_clean_failure, flat, invoke, read_results, set_args, write_spec
 
 from recdiff import load_spec
 from recdiff.registry import REGISTRIES
+from recdiff.training.rundir import read_metrics
 
 METRICS = {"hr@5", "hr@10", "hr@20", "ndcg@5", "ndcg@10", "ndcg@20", "mrr"}
 
@@ -29,7 +29,7 @@ def assert_complete_run(run_dir: Path) -> dict:
     assert env["device"] == "cpu"
     assert env["seed"] == spec.seed
 
-    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    records = read_metrics(run_dir)
     events = [(r["event"], r.get("split"), r.get("name")) for r in records]
     assert ("baseline", "val", "popularity") in events
     assert ("baseline", "test", "popularity") in events

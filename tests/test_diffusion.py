@@ -338,7 +338,11 @@ def test_offset_noise_moments(params: dict, shift: float) -> None:
 
 @pytest.mark.parametrize(
     ("name", "params", "field"),
-    [("offset", {"scale": 0.1}, "scale"), ("offset", {"strength": "big"}, "strength"), ("gaussian", {"strength": 0.1}, "strength")],
+    [
+        ("offset", {"scale": 0.1}, "scale"),
+        ("offset", {"strength": "big"}, "strength"),
+        ("gaussian", {"strength": 0.1}, "strength"),
+    ],
 )
 def test_noise_params_validated(name: str, params: dict, field: str) -> None:
     with pytest.raises(RecdiffError, match=field):

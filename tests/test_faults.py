@@ -21,10 +21,9 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from conftest import TINY, assert_clean_failure, flat, invoke, read_results, set_args
-
-import torch
 
 from recdiff import RecdiffError, jsontext, load_spec
 from recdiff.models.diffusion import DiffusionRecommender
@@ -220,6 +219,24 @@ def test_resume_accepts_an_edit_of_where_it_runs(tmp_path: Path, trained_run: tu
     result = invoke("train", "--resume", run_dir)
     assert result.exit_code == 0, result.output
     assert read_results(run_dir)["test"] == read_results(trained_run[0])["test"]
+
+
+def test_a_checkpoint_of_other_data_is_refused_by_evaluate_and_resume(
+    tmp_path: Path, trained_run: tuple[Path, object]
+) -> None:
+    run_dir = copy_run(trained_run, tmp_path / "run")
+    (run_dir / "results.json").unlink()
+    for name in ("best.pt", "last.pt"):  # as if the data file had changed since training
+        path = run_dir / "checkpoints" / name
+        state = torch.load(path, weights_only=True)
+        state["data_fingerprint"] = "0" * 64
+        torch.save(state, path)
+    before = snapshot(run_dir)
+    for args, action in ((("evaluate", run_dir), "evaluate"), (("train", "--resume", run_dir), "resume")):
+        output = assert_clean_failure(invoke(*args))
+        assert "was trained on other data than its spec's data now gives" in output
+        assert f"Restore the original data file to {action} this run" in output
+    assert snapshot(run_dir) == before
 
 
 # 3. repeat into a group trained with another spec

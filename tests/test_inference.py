@@ -12,10 +12,10 @@ import recdiff
 from recdiff.data import Split
 from recdiff.evaluation.evaluate import evaluate_model, evaluate_ranks, model_ranker, rank_examples
 from recdiff.evaluation.metrics import target_ranks
+from recdiff.evaluation.prepared import prepare
 from recdiff.evaluation.ranking import Scored, chunked_target_ranks, chunked_top_k
 from recdiff.nn.randomness import NoiseStream
-from recdiff.training.precision import autocast
-from recdiff.training.trainer import prepare
+from recdiff.runtime import autocast
 
 SPEC = {
     "data": {"max_len": 12, "synthetic": {"users": 120, "items": 40}},
@@ -35,7 +35,8 @@ def ranks_by_example(p, split: Split, batch_size: int, seed: int = 0, **model_kw
 
     def rank(batch, noise):  # type: ignore[no-untyped-def]
         reps = model.represent(batch.history, noise, model_kwargs.get("ensemble", 1))
-        ranks = chunked_target_ranks([Scored(model.scorer, reps, model.item_table)], batch.target - 1, model_kwargs.get("chunk", 7))
+        scored = [Scored(model.scorer, reps, model.item_table)]
+        ranks = chunked_target_ranks(scored, batch.target - 1, model_kwargs.get("chunk", 7))
         found.update(zip(batch.example.tolist(), ranks.tolist()))
         return ranks
 
@@ -175,13 +176,11 @@ def test_a_model_that_excludes_its_history_never_recommends_it(prepared) -> None
     ids, _ = recdiff.recommend(p.model, batch.history, k=30, noise=noise)
     assert any(set(r.tolist()) & set(h.tolist()) for r, h in zip(ids, batch.history))  # the check has teeth
     p.model.eval()
-    plain = rank_examples(model_ranker([p.model]), p.data, p.splits.test, seed=3)
-    p.model.exclude_history = True
     try:
-        ids, _ = recdiff.recommend(p.model, batch.history, k=30, noise=noise)
-        excluding = rank_examples(model_ranker([p.model]), p.data, p.splits.test, seed=3)
+        plain = rank_examples(model_ranker([p.model]), p.data, p.splits.test, seed=3)
+        ids, _ = recdiff.recommend(p.model, batch.history, k=30, noise=noise, exclude_history=True)
+        excluding = rank_examples(model_ranker([p.model], exclude_history=True), p.data, p.splits.test, seed=3)
     finally:
-        p.model.exclude_history = False
         p.model.train()
     assert all(not set(r.tolist()) & set(h.tolist()) for r, h in zip(ids, batch.history))
     # the synthetic users revisit items: a target seen in the history now ranks last, any other one no lower
@@ -276,6 +275,3 @@ def test_recommend_from_an_ensemble_of_models(prepared) -> None:  # type: ignore
     expected_scores, expected_columns = torch.stack(distributions).mean(0).log().topk(5, dim=1)
     assert torch.equal(ids, expected_columns + 1)
     torch.testing.assert_close(scores, expected_scores)
-    second.exclude_history = True
-    with pytest.raises(ValueError, match="agree on exclude_history"):
-        recommend([first, second], history, k=5)

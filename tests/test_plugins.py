@@ -148,6 +148,12 @@ def test_example_plugin_installs_lists_and_trains(tmp_path: Path) -> None:
         capture_output=True, text=True, env={**os.environ, **env}, timeout=300,
     )
     assert own_tests.returncode == 0, own_tests.stdout + own_tests.stderr
+    ours = subprocess.run(  # recdiff's own contract tests check every installed component too
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rA", "-k", "gated", "tests/test_contracts.py"],
+        capture_output=True, text=True, env={**os.environ, **env}, timeout=300, cwd=REPO,
+    )
+    assert ours.returncode == 0, ours.stdout + ours.stderr
+    assert "PASSED tests/test_contracts.py::test_conditioning_contract[gated]" in ours.stdout, ours.stdout
 
 
 def _has_setuptools() -> bool:

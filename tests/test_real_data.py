@@ -10,6 +10,7 @@ import torch
 from conftest import BEAUTY, invoke, read_results, set_args, write_spec
 
 from recdiff import load_spec
+from recdiff.training.rundir import read_metrics
 
 METRICS = {"hr@5", "hr@10", "hr@20", "ndcg@5", "ndcg@10", "ndcg@20", "mrr"}
 BUDGET = [
@@ -49,7 +50,7 @@ def test_preset_trains_on_beauty(tmp_path: Path, beauty: Path, preset: str, cond
     env = json.loads((run_dir / "env.json").read_text())
     assert env["torch"] == torch.__version__ and env["device"] == "cpu" and env["seed"] == spec.seed
 
-    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    records = read_metrics(run_dir)
     events = {(r["event"], r.get("split")) for r in records}
     assert {("baseline", "val"), ("baseline", "test"), ("epoch", None), ("eval", "val"), ("eval", "test")} <= events
     epoch = next(r for r in records if r["event"] == "epoch")

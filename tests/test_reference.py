@@ -3,7 +3,6 @@ blocks, the DiffuRecSys code's linear attention, the validation schedule and sel
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from recdiff.nn.backbones import Transformer, TransformerBlock
 from recdiff.nn.conditioning import LinearCrossAttention
 from recdiff.nn.randomness import NoiseStream
 from recdiff.spec.models import TrainSpec
+from recdiff.training.rundir import read_metrics
 from recdiff.training.trainer import improves, validates
 
 NUM_ITEMS = 30
@@ -209,7 +209,7 @@ def test_last_checkpoint_is_tested_and_eval_first_is_followed(tmp_path: Path) ->
          "eval.test_checkpoint=last", "train.patience=null"],
     )
     result = recdiff.train(spec, tmp_path / "run")
-    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    records = read_metrics(tmp_path / "run")
     assert [r["epoch"] for r in records if r["event"] == "eval" and r["split"] == "val"] == [1, 3, 4]
     assert result.extra["tested"] == {"checkpoint": "last", "epoch": 4}
     assert recdiff.evaluate_run(tmp_path / "run", "test", checkpoint="last") == result.test

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import torch
 from pydantic import BaseModel, Field
@@ -80,6 +82,47 @@ def test_create_builds_with_context_and_params() -> None:
     assert noise.shift == pytest.approx(1.0)
     betas = recdiff.create("schedule", "cosine", steps=7)
     assert betas.shape == (7,)
+
+
+def test_a_factory_returning_the_wrong_type_is_refused_naming_it_and_its_origin() -> None:
+    name = "test_registry_not_a_block"
+    registry("conditioning").register(name, origin="bad-plugin 1.0")(lambda hidden, num_blocks, dropout: "a string")
+    try:
+        with pytest.raises(RecdiffError) as info:
+            recdiff.create("conditioning", name, hidden=8, num_blocks=1, dropout=0.0)
+        message = str(info.value)
+        assert f"conditioning component '{name}' (from bad-plugin 1.0) returned a str" in message
+        assert "recdiff.nn.conditioning.ConditioningBlock" in message
+        spec = recdiff.load_spec({"model": {"conditioning": {"name": name}}})
+        with pytest.raises(RecdiffError, match=f"'{name}' \\(from bad-plugin 1.0\\) returned a str"):
+            recdiff.build_model(spec, num_items=5)
+    finally:
+        registry("conditioning")._entries.pop(name)
+
+
+@pytest.mark.parametrize(
+    ("kind", "base"),
+    [
+        ("model", "recdiff.models.base.Recommender"),
+        ("schedule", "torch.Tensor"),
+        ("noise", "recdiff.diffusion.noise.NoiseSampler"),
+        ("timestep", "recdiff.diffusion.timesteps.TimestepSampler"),
+        ("conditioning", "recdiff.nn.conditioning.ConditioningBlock"),
+        ("backbone", "recdiff.nn.backbones.Backbone"),
+        ("sampler", "recdiff.diffusion.samplers.ReverseSampler"),
+        ("scorer", "recdiff.nn.scorers.Scorer"),
+        ("dataset", "recdiff.data.datasets.DatasetRecipe"),
+    ],
+)
+def test_every_kind_declares_its_base_class(kind: str, base: str) -> None:
+    cls = registry(kind).base
+    assert f"{cls.__module__}.{cls.__qualname__}" == base
+
+
+def test_a_registry_without_a_base_accepts_anything() -> None:
+    reg = Registry("widget", "`factory() -> object`")
+    reg.register("w")(lambda: 3)
+    assert reg.base is object and reg.create("w") == 3
 
 
 def test_missing_context_is_an_error() -> None:
@@ -239,6 +282,33 @@ def test_loader_runs_once_before_first_lookup() -> None:
     assert calls == [1]
 
 
+def test_a_failing_loader_runs_again_at_the_next_lookup() -> None:
+    calls = []
+
+    def flaky() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise ImportError("a built-in failed to import")
+
+    reg = Registry("widget", "`factory()`", loader=flaky)
+    with pytest.raises(ImportError, match="a built-in failed"):
+        reg.names()
+    assert reg.names() == [] and calls == [1, 1]
+    reg.names()
+    assert calls == [1, 1]
+
+
+def test_a_failing_builtin_import_is_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    import recdiff.registry as registries
+
+    recdiff.available("scorer")
+    monkeypatch.setattr(registries, "_loaded", False)
+    monkeypatch.setitem(sys.modules, "recdiff.builtins", None)  # importing it now raises ImportError
+    with pytest.raises(ImportError, match="recdiff.builtins"):
+        registries._load_components()
+    assert registries._loaded is False
+
+
 def test_entry_summary_is_first_docstring_line() -> None:
     def documented() -> None:
         """First line here.
@@ -311,9 +381,3 @@ def test_user_conditioning_block_in_a_spec() -> None:
     finally:
         conditionings._entries.pop(name, None)
     assert name not in recdiff.available("conditioning")
-
-
-@pytest.mark.parametrize("kind", sorted(REGISTRIES))
-def test_registry_docstring_states_its_contract(kind: str) -> None:
-    reg = REGISTRIES[kind]
-    assert reg.contract in reg.__doc__ and "->" in reg.__doc__

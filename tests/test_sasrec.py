@@ -39,7 +39,9 @@ def test_loss_is_cross_entropy_at_every_real_position() -> None:
     logits = out @ model.item_table.T
     # labels: each real item's successor; the last position's label is the target
     labels = {(0, 2): 4, (0, 3): 5, (0, 4): 6, (1, 0): 2, (1, 1): 3, (1, 2): 4, (1, 3): 5, (1, 4): 7, (2, 4): 10}
-    expected = torch.stack([F.cross_entropy(logits[b, i][None], torch.tensor([item - 1])) for (b, i), item in labels.items()]).mean()
+    expected = torch.stack(
+        [F.cross_entropy(logits[b, i][None], torch.tensor([item - 1])) for (b, i), item in labels.items()]
+    ).mean()
     torch.testing.assert_close(model.loss(HISTORY, TARGET), expected)
 
 

@@ -16,7 +16,9 @@ def test_p_value_matches_closed_forms_for_one_and_two_degrees_of_freedom(t: floa
     assert t_two_sided_p(-t, 2) == pytest.approx(1 - t / math.sqrt(2 + t * t), abs=1e-12)
 
 
-@pytest.mark.parametrize(("t", "df", "p"), [(2.776445, 4, 0.05), (2.228139, 10, 0.05), (4.032143, 5, 0.01), (1.959964, 10**6, 0.05)])
+@pytest.mark.parametrize(
+    ("t", "df", "p"), [(2.776445, 4, 0.05), (2.228139, 10, 0.05), (4.032143, 5, 0.01), (1.959964, 10**6, 0.05)]
+)
 def test_p_value_matches_table_critical_values(t: float, df: int, p: float) -> None:
     assert t_two_sided_p(t, df) == pytest.approx(p, rel=1e-4)
 

@@ -260,7 +260,9 @@ def _sequences(path: Path) -> dict[int, list[int]]:
     return {int(user): group.tolist() for user, group in table.groupby("user", sort=True)["item"]}
 
 
-@pytest.mark.parametrize("name, users, items, interactions", [("beauty", 22_363, 12_101, 198_502), ("ml-1m", 6_040, 3_706, 1_000_209)])
+@pytest.mark.parametrize(
+    "name, users, items, interactions", [("beauty", 22_363, 12_101, 198_502), ("ml-1m", 6_040, 3_706, 1_000_209)]
+)
 def test_diffurec_format_round_trip_reproduces_the_published_counts(
     tmp_path: Path, name: str, users: int, items: int, interactions: int
 ) -> None:

@@ -33,6 +33,14 @@ def test_sequences_carry_their_times(timed: SequenceData) -> None:
     assert timed.times.tolist() == [1, 2, 3, 8, 9, 4, 5, 10, 6, 7]
 
 
+def test_each_example_knows_its_user(timed: SequenceData) -> None:
+    # flat positions: u1 = 0..4, u2 = 5..7, u3 = 8..9 (too short for leave-one-out); a target's position names its user
+    splits = leave_one_out(timed, max_len=10)
+    assert splits.test.end.tolist() == [4, 7] and splits.test.users(timed).tolist() == [0, 1]
+    assert splits.val.end.tolist() == [3, 6] and splits.val.users(timed).tolist() == [0, 1]
+    assert splits.train.end.tolist() == [1, 2] and splits.train.users(timed).tolist() == [0, 0]
+
+
 def test_temporal_split_by_hand(timed: SequenceData) -> None:
     # Times 1..10, holdout 0.2: test from the 0.8 quantile (8.2), validation from the 0.6 quantile (6.4).
     # Flat positions: u1 a b c d e = 0..4, u2 f g h = 5..7, u3 i j = 8..9. First items (a, f, i) have no history.

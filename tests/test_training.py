@@ -14,7 +14,9 @@ from rich.console import Console
 import recdiff
 from recdiff import RecdiffError, load_spec
 from recdiff.data import Split
-from recdiff.training.trainer import TrainResult, prepare, training_examples
+from recdiff.evaluation.prepared import prepare
+from recdiff.training.rundir import read_metrics
+from recdiff.training.trainer import TrainResult, training_examples
 
 QUICKSTART = REPO / "examples" / "quickstart.yaml"
 
@@ -37,7 +39,7 @@ def quiet_train(spec: recdiff.RunSpec, out: Path) -> tuple[TrainResult, str]:
 
 
 def metric_records(run_dir: Path) -> list[dict]:
-    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return read_metrics(run_dir)
 
 
 def test_quickstart_beats_popularity(tmp_path: Path) -> None:
@@ -90,7 +92,7 @@ def test_cuda_without_cuda_is_a_clean_error(tmp_path: Path, monkeypatch: pytest.
 
 
 def test_device_auto_picks_the_cpu_without_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
-    from recdiff.training.trainer import resolve_device
+    from recdiff.runtime import resolve_device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert resolve_device("auto") == torch.device("cpu")
@@ -236,9 +238,9 @@ def test_ema_copy_does_not_call_the_trained_models_compiled_code(tmp_path: Path,
         original = model.approximate  # type: ignore[attr-defined]
         model.approximate = lambda *args, **kwargs: original(*args, **kwargs)  # type: ignore[attr-defined]
 
-    monkeypatch.setattr(recdiff.training.trainer, "compile_model", fake_compile)
+    monkeypatch.setattr(recdiff.evaluation.prepared, "compile_model", fake_compile)
     spec = load_spec({"name": "ema-compiled", "train": {"ema": 0.9, "compile": True}}, TINY)
-    trainer = recdiff.training.trainer.Trainer(spec, tmp_path / "run", Console(file=io.StringIO()))
+    trainer = recdiff.training.trainer.Trainer.start(spec, tmp_path / "run", Console(file=io.StringIO()))
     assert "approximate" in vars(trainer.model)
     assert getattr(trainer.evaluated.approximate, "__self__", None) is trainer.evaluated
 

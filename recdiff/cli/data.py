@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
@@ -21,10 +21,10 @@ data_app = typer.Typer(help="Fetch, describe and prepare interaction data.", no_
 @data_app.command("fetch")
 @friendly_errors
 def fetch(
-    name: Optional[str] = typer.Argument(None, help="Dataset name, e.g. beauty (see --list)."),
+    name: str | None = typer.Argument(None, help="Dataset name, e.g. beauty (see --list)."),
     force: bool = typer.Option(False, "--force", help="Download and convert again even when present."),
     show_list: bool = typer.Option(False, "--list", help="List the named datasets and which are fetched."),
-    source: Optional[Path] = typer.Option(
+    source: Path | None = typer.Option(
         None, "--from", help="Take the download from this local file (verified by sha256) instead of the internet."
     ),
 ) -> None:
@@ -87,7 +87,6 @@ def stats(
     (Gini coefficient; share of interactions on the top 20% of items); for a `.inter` file
     with `.item` / `.user` siblings, their rows, typed columns and coverage of the raw ids.
     """
-    import pandas as pd
 
     from recdiff.data import read_interactions
     from recdiff.data.features import load_side_features
@@ -101,7 +100,7 @@ def stats(
     )
     frame = read_interactions(spec)
     summary = describe(frame)
-    sides = load_side_features(spec, pd.unique(frame["item"]), pd.unique(frame["user"]))
+    sides = load_side_features(spec, frame["item"].unique(), frame["user"].unique())
     if as_json:
         features = {
             f"{kind}_features": None if side is None else side.to_dict() for kind, side in zip(("item", "user"), sides)
@@ -111,8 +110,8 @@ def stats(
     table = Table(title=str(path), caption="raw: before k-core or other preprocessing")
     table.add_column("statistic")
     table.add_column("value", justify="right")
-    for name, value in (("users", summary.users), ("items", summary.items), ("interactions", summary.interactions)):
-        table.add_row(name, f"{value:,}")
+    for name, count in (("users", summary.users), ("items", summary.items), ("interactions", summary.interactions)):
+        table.add_row(name, f"{count:,}")
     for name, value in summary.lengths.items():
         table.add_row(f"sequence length {name}", f"{value:,.2f}" if name == "mean" else f"{value:,.0f}")
     table.add_row("density", f"{summary.density:.6f}")
@@ -155,7 +154,7 @@ def _stats_source(source: str) -> Path:
 @friendly_errors
 def prepare(
     spec_file: Path = typer.Argument(..., help="YAML spec whose data section is prepared."),
-    overrides: Optional[list[str]] = SetOption,
+    overrides: list[str] | None = SetOption,
     as_json: bool = typer.Option(False, "--json", help="Print the report as one JSON object."),
 ) -> None:
     """Run only the data part of a spec (read, preprocess, cache, split) and report what it did."""
@@ -194,7 +193,7 @@ def prepare(
     for column in ("split", "examples", "users"):
         table.add_column(column, justify="right" if column != "split" else "left")
     for name, split in (("train", splits.train), ("val", splits.val), ("test", splits.test)):
-        users = np.unique(np.searchsorted(loaded.data.offsets, split.end, side="right")).size
+        users = np.unique(split.users(loaded.data)).size
         table.add_row(name, f"{len(split):,}", f"{users:,}")
     console.print(table)
     console.print(f"prepared in {seconds:.2f} s", highlight=False)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.markup import escape
@@ -30,13 +29,13 @@ app.add_typer(data_app, name="data")
 @app.command()
 @friendly_errors
 def train(
-    spec_file: Optional[Path] = typer.Argument(None, help="YAML spec, e.g. examples/quickstart.yaml."),
-    overrides: Optional[list[str]] = SetOption,
-    out: Optional[Path] = typer.Option(None, "--out", help="Run directory (default runs/<time>-<name>/)."),
-    resume: Optional[Path] = typer.Option(
+    spec_file: Path | None = typer.Argument(None, help="YAML spec, e.g. examples/quickstart.yaml."),
+    overrides: list[str] | None = SetOption,
+    out: Path | None = typer.Option(None, "--out", help="Run directory (default runs/<time>-<name>/)."),
+    resume: Path | None = typer.Option(
         None, "--resume", help="Continue this interrupted run directory from its last finished epoch (no SPEC)."
     ),
-    code: Optional[list[Path]] = CodeOption,
+    code: list[Path] | None = CodeOption,
 ) -> None:
     """Train the model a spec describes and report test metrics of its best checkpoint (or resume a run)."""
     from recdiff.errors import RunError
@@ -85,9 +84,9 @@ def evaluate(
     ),
     split: str = typer.Option("test", "--split", help="`val` or `test`."),
     checkpoint: str = typer.Option("best", "--checkpoint", help="`best` or `last`."),
-    overrides: Optional[list[str]] = InferenceSetOption,
+    overrides: list[str] | None = InferenceSetOption,
     as_json: bool = typer.Option(False, "--json", help="Print the metrics (and the seconds taken) as one JSON object."),
-    code: Optional[list[Path]] = CodeOption,
+    code: list[Path] | None = CodeOption,
 ) -> None:
     """Re-evaluate a saved run on the validation or test split, optionally with another sampler or precision.
 
@@ -113,13 +112,13 @@ def evaluate(
 def repeat(
     spec_file: Path = typer.Argument(..., help="YAML spec to train with several seeds."),
     seeds: int = typer.Option(5, "--seeds", help="Number of seeds: spec.seed, spec.seed + 1, ..."),
-    overrides: Optional[list[str]] = SetOption,
-    out: Optional[Path] = typer.Option(None, "--out", help="Group directory (default runs/<name>-seeds/)."),
+    overrides: list[str] | None = SetOption,
+    out: Path | None = typer.Option(None, "--out", help="Group directory (default runs/<name>-seeds/)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
     rerun_changed: bool = typer.Option(
         False, "--rerun-changed", help="Move aside runs in --out trained with another spec and train those seeds again."
     ),
-    code: Optional[list[Path]] = CodeOption,
+    code: list[Path] | None = CodeOption,
 ) -> None:
     """Train a spec over several seeds (finished seeds are kept, interrupted ones resumed); report mean ± std.
 
@@ -182,15 +181,17 @@ def analyze(
     run_dir: Path = typer.Argument(..., help="A run directory written by `recdiff train`."),
     split: str = typer.Option("test", "--split", help="`val` or `test`."),
     checkpoint: str = typer.Option("best", "--checkpoint", help="`best` or `last`."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Folder for analysis.json and the PNGs (default RUN_DIR/analysis)."),
+    out: Path | None = typer.Option(None, "--out", help="Folder for analysis.json and the PNGs (default RUN_DIR/analysis)."),
     points: int = typer.Option(3000, "--points", help="Representations drawn in the projection (a seeded sample)."),
-    plots: bool = typer.Option(True, "--plots/--no-plots", help="Write the PNG figures (needs matplotlib: pip install \"recdiff\\[plot]\")."),
-    overrides: Optional[list[str]] = InferenceSetOption,
+    plots: bool = typer.Option(
+        True, "--plots/--no-plots", help="Write the PNG figures (needs matplotlib: pip install \"recdiff\\[plot]\")."
+    ),
+    overrides: list[str] | None = InferenceSetOption,
     as_json: bool = typer.Option(False, "--json", help="Print the group metrics as one JSON object."),
-    code: Optional[list[Path]] = CodeOption,
+    code: list[Path] | None = CodeOption,
 ) -> None:
     """Metrics of head vs long-tail targets and of five history-length groups, with bar and projection PNGs."""
-    from recdiff.evaluation.analysis import analyze_run
+    from recdiff.training.restore import analyze_run
 
     import_code_files(code)
     check_split_and_checkpoint(split, checkpoint)
@@ -209,7 +210,7 @@ def analyze(
 @app.command()
 @friendly_errors
 def plugins(
-    kind: Optional[str] = typer.Argument(None, help="Only this component kind."),
+    kind: str | None = typer.Argument(None, help="Only this component kind."),
     check: bool = typer.Option(False, "--check", help="Exit with code 1 if any plugin fails to load (for plugin CI)."),
 ) -> None:
     """List registered components (name, kind, origin, description) and installed plugins."""
@@ -245,7 +246,7 @@ def plugins(
 @spec_app.command("validate")
 @friendly_errors
 def spec_validate(
-    spec_file: Path, overrides: Optional[list[str]] = SetOption, code: Optional[list[Path]] = CodeOption
+    spec_file: Path, overrides: list[str] | None = SetOption, code: list[Path] | None = CodeOption
 ) -> None:
     """Check a spec (fields, types, component names and params) without running anything."""
     import_code_files(code)
@@ -256,7 +257,7 @@ def spec_validate(
 @spec_app.command("show")
 @friendly_errors
 def spec_show(
-    spec_file: Path, overrides: Optional[list[str]] = SetOption, code: Optional[list[Path]] = CodeOption
+    spec_file: Path, overrides: list[str] | None = SetOption, code: list[Path] | None = CodeOption
 ) -> None:
     """Print the fully resolved spec: preset expanded, defaults filled in."""
     import_code_files(code)

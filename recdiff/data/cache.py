@@ -16,6 +16,7 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -124,7 +125,7 @@ def store_entry(key: str, data: SequenceData, report: PreprocessReport) -> Path 
 
 def _write(path: Path, key: str, data: SequenceData, report: PreprocessReport) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    arrays = {
+    arrays: dict[str, Any] = {
         "items": data.items,
         "offsets": data.offsets,
         "num_items": np.int64(data.num_items),

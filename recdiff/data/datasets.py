@@ -164,7 +164,9 @@ def convert_ml_zip(source: Path, target: Path) -> None:
             with archive.open(member) as stream:
                 frame = read_ml_ratings(stream, f"{source}:{member}")
     except zipfile.BadZipFile as error:
-        raise DataError(f"'{source}' is not a zip archive ({error}). Fetch it again (`recdiff data fetch NAME --force`).") from None
+        raise DataError(
+            f"'{source}' is not a zip archive ({error}). Fetch it again (`recdiff data fetch NAME --force`)."
+        ) from None
     write_inter(_raw_columns(frame), target)
 
 

@@ -17,7 +17,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from recdiff.data.readers import _check_recbole_types, _field_lookup, _unreadable
+from recdiff.data.columns import check_recbole_types, field_lookup, unreadable
 from recdiff.errors import DataError
 from recdiff.spec.models import DataSpec
 
@@ -130,7 +130,8 @@ def load_side_features(
         DataError: A file is missing (when explicit) or malformed.
     """
     found: list[SideFeatures | None] = []
-    for kind, ids in (("item", item_ids), ("user", user_ids)):
+    sides: tuple[tuple[Kind, np.ndarray], ...] = (("item", item_ids), ("user", user_ids))
+    for kind, ids in sides:
         path = side_file(spec, kind)
         found.append(None if path is None else read_side_features(path, kind, getattr(spec, f"{kind}_field"), ids))
     return found[0], found[1]
@@ -147,7 +148,7 @@ def read_side_features(path: Path, kind: Kind, id_field: str, ids: np.ndarray) -
     what = f"{kind.capitalize()} feature file"
     table = _read_table(path, kind, what)
     header = [str(column) for column in table.columns]
-    _check_recbole_types(path, header, what)
+    check_recbole_types(path, header, what)
     id_column = _id_column(path, kind, what, header, id_field)
     _check_ids(path, what, table[id_column])
     values = [raw for raw in header if raw != id_column]
@@ -181,7 +182,7 @@ def _read_table(path: Path, kind: Kind, what: str) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         table = None
     except (pd.errors.ParserError, pd.errors.ParserWarning, UnicodeDecodeError) as error:
-        raise _unreadable(path, error, what, SEPARATOR_HINT) from None
+        raise unreadable(path, error, what, SEPARATOR_HINT) from None
     if table is None or table.empty:
         state = "is empty" if table is None else "has a header but no rows"
         raise DataError(
@@ -193,7 +194,7 @@ def _read_table(path: Path, kind: Kind, what: str) -> pd.DataFrame:
 
 
 def _id_column(path: Path, kind: Kind, what: str, header: list[str], id_field: str) -> str:
-    raw = _field_lookup(header, typed=True).get(id_field)
+    raw = field_lookup(header, typed=True).get(id_field)
     if raw is None:
         raise DataError(
             f"{what} '{path}' has no column '{id_field}' (columns: {', '.join(header)}). Set "

@@ -18,7 +18,7 @@ from typing import IO
 import numpy as np
 import pandas as pd
 
-from recdiff.data.readers import FIELDS, _field_lookup, _find_column, _parse_time
+from recdiff.data.columns import FIELDS, field_lookup, find_column, parse_time
 from recdiff.errors import DataError, describe
 from recdiff.spec.models import DataSpec
 
@@ -53,14 +53,14 @@ def read_parquet(path: Path, spec: DataSpec) -> pd.DataFrame:
             f"'{path}' could not be read as Parquet ({describe(error)}). Check the file, or "
             f"set data.format to the format it really has."
         ) from None
-    lookup = _field_lookup(header, typed=True)
+    lookup = field_lookup(header, typed=True)
     settings = [*FIELDS, ("rating_field", "the column holding ratings")] if spec.rating_field else FIELDS
-    raw = [_find_column(path, header, lookup, getattr(spec, setting), setting, role) for setting, role in settings]
+    raw = [find_column(path, header, lookup, getattr(spec, setting), setting, role) for setting, role in settings]
     table = pd.read_parquet(path, columns=list(dict.fromkeys(raw)))
     if table.empty:
         raise DataError(f"Parquet file '{path}' holds no rows. Point data.path at a file with interactions.")
     frame = pd.DataFrame({"user": _tokens(path, table[raw[0]], raw[0]), "item": _tokens(path, table[raw[1]], raw[1])})
-    frame["time"] = _parse_time(path, _seconds(_complete(path, table[raw[2]], raw[2])), raw[2])
+    frame["time"] = parse_time(path, _seconds(_complete(path, table[raw[2]], raw[2])), raw[2])
     if spec.rating_field:
         fix = "Set data.rating_field to a numeric column, or fill those rows."
         frame["rating"] = _numbers(table[raw[3]], f"Parquet file '{path}'", f"value of '{raw[3]}'", "row", 1, fix)
@@ -101,7 +101,10 @@ def read_amazon_ratings(source: Source, where: Path | str) -> pd.DataFrame:
     return _ratings_frame(table, where, "'amazon-ratings'")
 
 
-IMPORTERS: dict[str, Callable[[Path, DataSpec], pd.DataFrame]] = {
+Reader = Callable[[Path, DataSpec], pd.DataFrame]
+"""Reads the interaction file at a path as the data spec says, into a `user, item, time[, rating]` frame."""
+
+IMPORTERS: dict[str, Reader] = {
     "parquet": read_parquet,
     "ml-ratings": lambda path, spec: read_ml_ratings(path, path),
     "amazon-ratings": lambda path, spec: read_amazon_ratings(path, path),

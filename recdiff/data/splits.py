@@ -35,7 +35,13 @@ class Split:
 
     def history_lengths(self) -> np.ndarray:
         """History length of every example: int64 [n]."""
-        return self.end - self.start
+        lengths: np.ndarray = self.end - self.start
+        return lengths
+
+    def users(self, data: SequenceData) -> np.ndarray:
+        """The user (row of ``data``) of every example: int64 [n]."""
+        users: np.ndarray = np.searchsorted(data.offsets, self.end, side="right") - 1
+        return users
 
 
 @dataclass(frozen=True, eq=False)
@@ -164,7 +170,7 @@ def longest_per_user(data: SequenceData, split: Split) -> Split:
     """Each user's example of ``split`` with the latest target (the one whose history contains the others)."""
     if len(split) == 0:
         return split
-    users = np.searchsorted(data.offsets, split.end, side="right") - 1
+    users = split.users(data)
     order = np.lexsort((split.end, users))
     last = order[np.r_[users[order][1:] != users[order][:-1], True]]
     return Split(start=split.start[last], end=split.end[last])

@@ -117,4 +117,5 @@ def _popular(
     """One popularity-weighted item of each user's cluster: int64 [users]."""
     draw = rng.random(len(cluster))
     rank = np.minimum((draw[:, None] >= cdf[cluster]).sum(axis=1), sizes[cluster] - 1)
-    return members[cluster, rank]
+    popular: np.ndarray = members[cluster, rank]
+    return popular

@@ -22,6 +22,15 @@ class GaussianDiffusion(nn.Module):
         betas: float64 tensor [T] with values in (0, 1).
     """
 
+    betas: torch.Tensor
+    alphas_cumprod: torch.Tensor
+    alphas_cumprod_prev: torch.Tensor
+    sqrt_alphas_cumprod: torch.Tensor
+    sqrt_one_minus_alphas_cumprod: torch.Tensor
+    posterior_variance: torch.Tensor
+    posterior_mean_coef1: torch.Tensor
+    posterior_mean_coef2: torch.Tensor
+
     def __init__(self, betas: torch.Tensor) -> None:
         super().__init__()
         betas = betas.to(torch.float64)

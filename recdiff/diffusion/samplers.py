@@ -74,7 +74,9 @@ class DDPMSampler(ReverseSampler):
 
 
 class DDIMParams(Params):
-    steps: int = Field(4, ge=1, description="Approximator calls k: the chain visits k of the T steps, evenly spaced from T-1 to 0.")
+    steps: int = Field(
+        4, ge=1, description="Approximator calls k: the chain visits k of the T steps, evenly spaced from T-1 to 0."
+    )
     eta: float = Field(
         0.0, ge=0.0, le=1.0, description="Noise scale: 0 is deterministic DDIM, 1 with all T steps is DDPM with `fixed_small`."
     )

@@ -82,9 +82,8 @@ def trunc_cos(steps: int) -> torch.Tensor:
     def alpha_bar(t: float) -> float:
         return math.cos((t + 0.1) / 1.1 * math.pi / 2) ** 2
 
-    first = [1.0 - alpha_bar(0.0)]
-    rest = [min(1.0 - alpha_bar((i + 1) / steps) / alpha_bar(i / steps), MAX_BETA) for i in range(steps - 1)]
-    return torch.tensor(first + rest, dtype=torch.float64)
+    first = torch.tensor([1.0 - alpha_bar(0.0)], dtype=torch.float64)
+    return torch.cat([first, _from_alpha_bar(steps, alpha_bar)[:-1]])
 
 
 @register("schedule", "pw_lin")

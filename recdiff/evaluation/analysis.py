@@ -11,15 +11,12 @@ length).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from recdiff import jsontext
 from recdiff.evaluation.metrics import RankingMetrics
 
 HEAD_SHARE = 0.2
@@ -94,59 +91,3 @@ def analyze_ranks(
     index, ranges = length_groups(lengths)
     names = [f"length {lo}" if lo == hi else f"length {lo}-{hi}" for lo, hi in ranges]
     return {"items": by_item, "lengths": group_metrics(ranks, index, names, ks)}
-
-
-def analyze_run(
-    run_dir: str | Path,
-    split: str = "test",
-    checkpoint: str = "best",
-    out: str | Path | None = None,
-    points: int = 3000,
-    plots: bool = True,
-    overrides: Iterable[str] = (),
-) -> dict[str, Any]:
-    """Analyse a saved run on ``split``: group metrics in ``analysis.json`` and, with ``plots``, two PNGs.
-
-    Returns:
-        ``{"split", "groups": {"items": [...], "lengths": [...]}, "files": {...}}``.
-    """
-    from recdiff.evaluation.evaluate import limit_split, model_ranker, popularity_scores, rank_examples
-    from recdiff.training.restore import load_run
-
-    p = load_run(run_dir, checkpoint, overrides, split)
-    e = p.spec.eval
-    examples = limit_split(getattr(p.splits, split), e.max_users)
-    reps: dict[int, np.ndarray] = {}
-
-    def keep(batch: Any, batch_reps: torch.Tensor) -> None:
-        reps.update(zip(batch.example.tolist(), batch_reps[0].cpu().numpy()))
-
-    model = p.model.eval()
-    rank = model_ranker([model], p.device, p.spec.train.precision, e.ensemble, e.item_chunk, keep)
-    ranks = rank_examples(rank, p.data, examples, e.batch_size, p.device, p.spec.seed)
-    counts = popularity_scores(p.data, examples).numpy()
-    targets = p.data.items[examples.end] - 1
-    groups = analyze_ranks(ranks, targets, examples.history_lengths(), counts, e.ks)
-    folder = Path(out) if out is not None else Path(run_dir) / "analysis"
-    folder.mkdir(parents=True, exist_ok=True)
-    report: dict[str, Any] = {
-        "split": split,
-        "checkpoint": checkpoint,
-        "groups": {name: [row.to_dict() for row in rows] for name, rows in groups.items()},
-        "files": {"analysis": str(folder / "analysis.json")},
-    }
-    if plots:
-        from recdiff.evaluation.plots import plot_groups, plot_representations
-
-        shown = [m for m in ("hr@10", "ndcg@10") if m in groups["items"][0].metrics] or list(groups["items"][0].metrics)[:2]
-        report["files"]["groups"] = str(plot_groups(groups, shown, folder / "groups.png", f"{p.spec.name}, {split}"))
-        sample = np.random.default_rng(p.spec.seed).permutation(len(examples))[:points]
-        matrix = np.stack([reps[int(examples.end[i])] for i in sample])
-        head = head_items(counts)[targets[sample]]
-        method = plot_representations(
-            matrix, head, folder / "representations.png", f"{p.spec.name}: generated target representations", p.spec.seed
-        )
-        report["files"]["representations"] = str(folder / "representations.png")
-        report["projection"] = method
-    (folder / "analysis.json").write_text(jsontext.dumps(report, indent=2) + "\n")
-    return report

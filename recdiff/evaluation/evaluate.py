@@ -18,8 +18,9 @@ from recdiff.evaluation.ranking import (
     excluded_rows,
     represent_all,
 )
+from recdiff.models.base import Recommender
 from recdiff.nn.randomness import NoiseStream
-from recdiff.training.precision import autocast
+from recdiff.runtime import autocast
 
 RankFn = Callable[[Batch, NoiseStream], torch.Tensor]
 """Maps a batch on the device and its keyed noise to the rank [B] of each target (1 = best)."""
@@ -78,34 +79,36 @@ def evaluate_ranks(
 
 
 def model_ranker(
-    models: Sequence[torch.nn.Module],
+    models: Sequence[Recommender],
     device: torch.device | str = "cpu",
     precision: str = "fp32",
     ensemble: int = 1,
     chunk: int = DEFAULT_CHUNK,
     keep: Callable[[Batch, torch.Tensor], None] | None = None,
+    exclude_history: bool = False,
 ) -> RankFn:
     """The rank function of a model, or of an ensemble of trained models whose score distributions
     are averaged: each ``represent``s under the precision's autocast, then chunked fp32 ranking.
 
     Args:
         models: Each has ``represent(history, noise, ensemble) -> [S, B, H]``, ``scorer`` and
-            ``item_table`` over the same catalogue, and all agree on ``exclude_history``.
+            ``item_table`` over the same catalogue.
         keep: Called with each batch and the first model's representations [S, B, H] (for
             analyses that need them).
+        exclude_history: Rank the items of each example's history last (`model.exclude_history`).
     """
     def rank(batch: Batch, noise: NoiseStream) -> torch.Tensor:
         with autocast(device, precision):
             scored = represent_all(models, batch.history, noise, ensemble)
         if keep is not None:
             keep(batch, scored[0].reps)
-        return chunked_target_ranks(scored, batch.target - 1, chunk, excluded_rows(models, batch.history))
+        return chunked_target_ranks(scored, batch.target - 1, chunk, excluded_rows(batch.history, exclude_history))
 
     return rank
 
 
 def evaluate_model(
-    model: torch.nn.Module | Sequence[torch.nn.Module],
+    model: Recommender | Sequence[Recommender],
     data: SequenceData,
     split: Split,
     ks: list[int],
@@ -113,6 +116,7 @@ def evaluate_model(
     precision: str = "fp32",
     ensemble: int = 1,
     chunk: int = DEFAULT_CHUNK,
+    exclude_history: bool = False,
     **kwargs: Any,
 ) -> dict[str, float]:
     """Evaluate a model, or an ensemble of trained models, in eval mode (restoring their modes afterwards).
@@ -123,10 +127,11 @@ def evaluate_model(
         precision: ``fp32``, or ``bf16`` to run the model under bfloat16 autocast (scores stay fp32).
         ensemble: Independent reverse runs per example and model, their score distributions averaged.
         chunk: Items scored at once.
+        exclude_history: Rank the items of each example's history last (`model.exclude_history`).
         kwargs: Passed to :func:`evaluate_ranks` (batch_size, device, seed, max_users).
     """
     models = as_models(model)
-    rank = model_ranker(models, kwargs.get("device", "cpu"), precision, ensemble, chunk)
+    rank = model_ranker(models, kwargs.get("device", "cpu"), precision, ensemble, chunk, exclude_history=exclude_history)
     with evaluating(models):
         return evaluate_ranks(rank, data, split, ks, **kwargs)
 
@@ -139,7 +144,7 @@ def popularity_scores(data: SequenceData, split: Split) -> torch.Tensor:
     example; with the temporal split, where a user may have several examples, it is what
     the user did before the split's period began. Users without an example add nothing.
     """
-    users = np.searchsorted(data.offsets, split.end, side="right") - 1
+    users = split.users(data)
     cutoff = np.full(data.num_users, -1, dtype=np.int64)
     first = np.full(data.num_users, np.iinfo(np.int64).max, dtype=np.int64)
     np.minimum.at(first, users, split.end)

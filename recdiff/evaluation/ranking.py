@@ -24,6 +24,7 @@ from typing import NamedTuple
 
 import torch
 
+from recdiff.models.base import Recommender
 from recdiff.nn.randomness import NoiseStream
 from recdiff.nn.scorers import Scorer
 
@@ -147,13 +148,13 @@ def chunked_top_k(
     return best_scores, best_rows
 
 
-def as_models(model: torch.nn.Module | Sequence[torch.nn.Module]) -> list[torch.nn.Module]:
+def as_models(model: Recommender | Sequence[Recommender]) -> list[Recommender]:
     """One model, or the models of an ensemble, as a list."""
-    return [model] if isinstance(model, torch.nn.Module) else list(model)
+    return [model] if isinstance(model, Recommender) else list(model)
 
 
 def represent_all(
-    models: Sequence[torch.nn.Module], history: torch.Tensor, noise: NoiseStream | None, ensemble: int
+    models: Sequence[Recommender], history: torch.Tensor, noise: NoiseStream | None, ensemble: int
 ) -> list[Scored]:
     """Every model's representations of ``history`` with its scorer and table; each model gets the
     same noise it would get alone, so an ensemble's members are the runs evaluated on their own."""
@@ -164,7 +165,7 @@ def represent_all(
 
 
 @contextmanager
-def evaluating(models: Sequence[torch.nn.Module]) -> Iterator[None]:
+def evaluating(models: Sequence[Recommender]) -> Iterator[None]:
     """Put the models in eval mode for the block, then give each back its previous mode."""
     modes = [m.training for m in models]
     for m in models:
@@ -178,35 +179,33 @@ def evaluating(models: Sequence[torch.nn.Module]) -> Iterator[None]:
 
 @torch.inference_mode()
 def recommend(
-    model: torch.nn.Module | Sequence[torch.nn.Module],
+    model: Recommender | Sequence[Recommender],
     history: torch.Tensor,
     k: int = 10,
     noise: NoiseStream | None = None,
     ensemble: int = 1,
     chunk: int = DEFAULT_CHUNK,
+    exclude_history: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The model's top-k item ids [B, k] (best first) and their scores for left-padded histories [B, L].
 
     Given several models trained on one catalogue, the ensemble's mean softmax distribution
     ranks the items. Items are scored a slice at a time (see `chunked_top_k`); the models are
-    put in eval mode and restored afterwards. Items already in a history are recommended only
-    when the models allow it (`exclude_history`, off by default as in the papers).
+    put in eval mode and restored afterwards. With ``exclude_history`` (a run's
+    `model.exclude_history`; off by default, as in the papers) items already in a history are
+    never recommended.
     """
     models = as_models(model)
     with evaluating(models):
         scored = represent_all(models, history, noise, ensemble)
-    scores, rows = chunked_top_k(scored, k, chunk, excluded_rows(models, history))
+    scores, rows = chunked_top_k(scored, k, chunk, excluded_rows(history, exclude_history))
     return rows + 1, scores
 
 
-def excluded_rows(models: Sequence[torch.nn.Module], history: torch.Tensor) -> torch.Tensor | None:
-    """Item-table rows [B, L] the models never recommend for these histories (padding gives -1), or None.
+def excluded_rows(history: torch.Tensor, exclude_history: bool) -> torch.Tensor | None:
+    """Item-table rows [B, L] never to recommend for these histories (padding gives -1), or None.
 
-    A model with ``exclude_history`` set ranks the items of its input history last: for data
-    where users never repeat an item, a seen item cannot be the next one. The models of an
-    ensemble must agree on it.
+    With ``exclude_history`` the items of the input history rank last: for data where users
+    never repeat an item, a seen item cannot be the next one.
     """
-    flags = {bool(getattr(m, "exclude_history", False)) for m in models}
-    if len(flags) > 1:
-        raise ValueError("the models of an ensemble must agree on exclude_history")
-    return history - 1 if flags == {True} else None
+    return history - 1 if exclude_history else None

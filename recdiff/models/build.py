@@ -2,29 +2,37 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import torch
 from torch import nn
 
+from recdiff import registry
 from recdiff.diffusion.process import GaussianDiffusion
 from recdiff.errors import RecdiffError, SpecError
+from recdiff.models.base import Recommender
 from recdiff.models.diffusion import DiffusionRecommender
 from recdiff.models.sasrec import SASRec
 from recdiff.nn.backbones import Backbone, TransformerBlock
 from recdiff.nn.conditioning import ConditioningBlock, LinearCrossAttention
 from recdiff.nn.layers import MultiHeadAttention
-from recdiff.registry import create, register
+from recdiff.registry import Registry, register
 from recdiff.spec.models import ComponentSpec, ModelSpec, RunSpec
 
+C = TypeVar("C")
+"""The kind of component a registry builds."""
 
-def _create(kind: str, slot: ComponentSpec, **context: object) -> object:
+
+def _create(components: Registry[C], slot: ComponentSpec, **context: object) -> C:
+    """Build a spec slot's component; a factory's own ValueError or TypeError names the slot to fix."""
     try:
-        return create(kind, slot.name, **context, **slot.params)
+        return components.create(slot.name, **context, **slot.params)
     except RecdiffError:
         raise
     except (ValueError, TypeError) as error:
         raise SpecError(
-            f"Could not build {kind} component '{slot.name}' with params {slot.params}: {error}. "
-            f"Fix model.{kind}.params (or the model fields it depends on) in the spec."
+            f"Could not build {components.kind} component '{slot.name}' with params {slot.params}: {error}. "
+            f"Fix model.{components.kind}.params (or the model fields it depends on) in the spec."
         ) from None
 
 
@@ -67,14 +75,15 @@ def reference_init(module: nn.Module) -> None:
             nn.init.xavier_normal_(sub.out.weight)
         elif isinstance(sub, LinearCrossAttention):
             for out in sub.out:
-                nn.init.xavier_normal_(out.weight)
+                if isinstance(out, nn.Linear):
+                    nn.init.xavier_normal_(out.weight)
         elif isinstance(sub, TransformerBlock):
             for layer in sub.ff:
                 if isinstance(layer, nn.Linear):
                     nn.init.xavier_normal_(layer.weight)
 
 
-def build_model(spec: RunSpec | ModelSpec, num_items: int, max_len: int | None = None) -> nn.Module:
+def build_model(spec: RunSpec | ModelSpec, num_items: int, max_len: int | None = None) -> Recommender:
     """Build (and initialise, from the current torch seed) the model a spec describes.
 
     Args:
@@ -87,9 +96,8 @@ def build_model(spec: RunSpec | ModelSpec, num_items: int, max_len: int | None =
         spec = spec.model
     if max_len is None:
         raise SpecError("build_model needs max_len when given only a model spec; pass max_len=...")
-    model: nn.Module = _create("model", spec.architecture, spec=spec, num_items=num_items, max_len=max_len)  # type: ignore[assignment]
+    model = _create(registry.models, spec.architecture, spec=spec, num_items=num_items, max_len=max_len)
     initialise(model, spec)
-    model.exclude_history = spec.exclude_history
     return model
 
 
@@ -97,21 +105,21 @@ def build_model(spec: RunSpec | ModelSpec, num_items: int, max_len: int | None =
 def build_diffusion(spec: ModelSpec, num_items: int, max_len: int) -> DiffusionRecommender:
     """DiffuRec / DiffuRecSys: a DiffusionRecommender assembled from the spec's component slots."""
     m = spec
-    process = GaussianDiffusion(_create("schedule", m.schedule, steps=m.steps))  # type: ignore[arg-type]
-    backbone = _create("backbone", m.backbone, hidden=m.hidden, dropout=m.dropout)
+    process = GaussianDiffusion(_create(registry.schedules, m.schedule, steps=m.steps))
+    backbone = _create(registry.backbones, m.backbone, hidden=m.hidden, dropout=m.dropout)
     return DiffusionRecommender(
         num_items=num_items,
         hidden=m.hidden,
         max_len=max_len,
         process=process,
-        backbone=backbone,  # type: ignore[arg-type]
-        conditioning=_create(  # type: ignore[arg-type]
-            "conditioning", m.conditioning, hidden=m.hidden, num_blocks=backbone.num_blocks, dropout=m.dropout  # type: ignore[attr-defined]
+        backbone=backbone,
+        conditioning=_create(
+            registry.conditionings, m.conditioning, hidden=m.hidden, num_blocks=backbone.num_blocks, dropout=m.dropout
         ),
-        noise=_create("noise", m.noise),  # type: ignore[arg-type]
-        timesteps=_create("timestep", m.timestep, steps=m.steps),  # type: ignore[arg-type]
-        sampler=_create("sampler", m.sampler, process=process),  # type: ignore[arg-type]
-        scorer=_create("scorer", m.scorer),  # type: ignore[arg-type]
+        noise=_create(registry.noises, m.noise),
+        timesteps=_create(registry.timesteps, m.timestep, steps=m.steps),
+        sampler=_create(registry.samplers, m.sampler, process=process),
+        scorer=_create(registry.scorers, m.scorer),
         dropout=m.dropout,
         emb_dropout=m.emb_dropout,
         positional=m.positional,
@@ -127,8 +135,8 @@ def build_sasrec(spec: ModelSpec, num_items: int, max_len: int) -> SASRec:
         num_items=num_items,
         hidden=spec.hidden,
         max_len=max_len,
-        backbone=_create("backbone", spec.backbone, hidden=spec.hidden, dropout=spec.dropout),  # type: ignore[arg-type]
-        scorer=_create("scorer", spec.scorer),  # type: ignore[arg-type]
+        backbone=_create(registry.backbones, spec.backbone, hidden=spec.hidden, dropout=spec.dropout),
+        scorer=_create(registry.scorers, spec.scorer),
         dropout=spec.dropout,
         emb_dropout=spec.emb_dropout,
         positional=spec.positional,

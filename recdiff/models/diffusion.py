@@ -10,14 +10,16 @@ from recdiff.diffusion.noise import NoiseSampler
 from recdiff.diffusion.process import GaussianDiffusion
 from recdiff.diffusion.samplers import ReverseSampler
 from recdiff.diffusion.timesteps import TimestepSampler
+from recdiff.models.base import Recommender
+from recdiff.models.embedding import ItemEmbeddings
 from recdiff.nn.backbones import Backbone
 from recdiff.nn.conditioning import ConditioningBlock
-from recdiff.nn.layers import Dropout, StepEmbedding, cross_entropy, embed_history, mask_seen
+from recdiff.nn.layers import Dropout, StepEmbedding, cross_entropy, mask_seen
 from recdiff.nn.randomness import NoiseStream
 from recdiff.nn.scorers import Scorer
 
 
-class DiffusionRecommender(nn.Module):
+class DiffusionRecommender(ItemEmbeddings, Recommender):
     """Generates the next item's embedding by reverse diffusion conditioned on the history.
 
     Training noises the target's embedding to x_s, the approximator reconstructs x0_hat from
@@ -36,9 +38,6 @@ class DiffusionRecommender(nn.Module):
         label_smoothing: Share of each label's probability spread over all items in the loss.
         mask_history_in_loss: Leave seen items out of the training softmax.
     """
-
-    exclude_history: bool = False
-    """Rank the items of the input history last at inference (see `recdiff.evaluation.ranking.excluded_rows`)."""
 
     def __init__(
         self,
@@ -66,10 +65,7 @@ class DiffusionRecommender(nn.Module):
         # Components that read padding get every history at max_len and a padding row learned like
         # an item (the original code's); otherwise padding is invisible and its row stays zero.
         self.fixed_width = backbone.sees_padding or conditioning.sees_padding
-        self.item_embedding = nn.Embedding(num_items + 1, hidden, padding_idx=None if self.fixed_width else 0)
-        self.position_embedding = nn.Embedding(max_len, hidden) if positional else None
-        self.emb_dropout = Dropout(emb_dropout)
-        self.emb_norm = nn.LayerNorm(hidden)
+        self.add_embeddings(num_items, hidden, max_len, positional, emb_dropout, None if self.fixed_width else 0)
         self.step_embedding = StepEmbedding(hidden, process.num_steps)
         self.backbone = backbone
         self.conditioning = conditioning
@@ -80,11 +76,6 @@ class DiffusionRecommender(nn.Module):
         self.timesteps = timesteps
         self.sampler = sampler
         self.scorer = scorer
-
-    @property
-    def item_table(self) -> torch.Tensor:
-        """Embeddings of the real items [N, H] (padding excluded: it is never ranked or predicted)."""
-        return self.item_embedding.weight[1:]
 
     def encode_history(self, history: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """history [B, L] left-padded ids -> embeddings [B, L, H] and mask [B, L] (True on real items).
@@ -97,7 +88,7 @@ class DiffusionRecommender(nn.Module):
             history = history[:, -self.max_len:]
         elif self.fixed_width:
             history = F.pad(history, (self.max_len - history.shape[1], 0))
-        return embed_history(history, self.item_embedding, self.position_embedding, self.emb_dropout, self.emb_norm)
+        return self.encode(history)
 
     def approximate(
         self, h: torch.Tensor, mask: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, noise: NoiseStream

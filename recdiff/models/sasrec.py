@@ -11,13 +11,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from recdiff.models.base import Recommender
+from recdiff.models.embedding import ItemEmbeddings
 from recdiff.nn.backbones import Backbone
-from recdiff.nn.layers import Dropout, cross_entropy, embed_history, mask_seen
+from recdiff.nn.layers import Dropout, cross_entropy, mask_seen
 from recdiff.nn.randomness import NoiseStream
 from recdiff.nn.scorers import Scorer
 
 
-class SASRec(nn.Module):
+class SASRec(ItemEmbeddings, Recommender):
     """Next-item classifier over left-padded histories; `represent` is the newest position's output.
 
     Args:
@@ -36,9 +38,6 @@ class SASRec(nn.Module):
     supervises_every_position = True
     """Trained on each user's longest training sequence, every position predicting the next item."""
 
-    exclude_history: bool = False
-    """Rank the items of the input history last at inference (see `recdiff.evaluation.ranking.excluded_rows`)."""
-
     def __init__(
         self,
         num_items: int,
@@ -56,23 +55,11 @@ class SASRec(nn.Module):
         self.num_items = num_items
         self.label_smoothing = label_smoothing
         self.mask_history_in_loss = mask_history_in_loss
-        self.item_embedding = nn.Embedding(num_items + 1, hidden, padding_idx=0)
-        self.position_embedding = nn.Embedding(max_len, hidden) if positional else None
-        self.emb_dropout = Dropout(emb_dropout)
-        self.emb_norm = nn.LayerNorm(hidden)
+        self.add_embeddings(num_items, hidden, max_len, positional, emb_dropout)
         self.backbone = backbone
         self.out_dropout = Dropout(dropout)
         self.out_norm = nn.LayerNorm(hidden)
         self.scorer = scorer
-
-    @property
-    def item_table(self) -> torch.Tensor:
-        """Embeddings of the real items [N, H] (padding excluded)."""
-        return self.item_embedding.weight[1:]
-
-    def encode(self, history: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """history [B, L] left-padded ids -> embeddings [B, L, H] and mask [B, L] (True on real items)."""
-        return embed_history(history, self.item_embedding, self.position_embedding, self.emb_dropout, self.emb_norm)
 
     def loss(self, history: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Mean cross-entropy over all items at every real position; position i's label is item i + 1.

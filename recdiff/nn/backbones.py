@@ -177,7 +177,7 @@ class Transformer(Backbone):
 
     def _run(
         self,
-        block: TransformerBlock,
+        block: nn.Module,
         h: torch.Tensor,
         attn_mask: torch.Tensor | None,
         queries: int | None = None,
@@ -186,7 +186,7 @@ class Transformer(Backbone):
         """One block, checkpointed when asked. Only the block is recomputed, never the conditioning:
         its noise stream counts draws, so a second call would draw other noise."""
         if self.checkpoint and self.training and torch.is_grad_enabled():
-            return checkpoint(block, h, attn_mask, queries, blank, use_reentrant=False)  # type: ignore[no-any-return]
+            return checkpoint(block, h, attn_mask, queries, blank, use_reentrant=False)
         return block(h, attn_mask, queries, blank)
 
 

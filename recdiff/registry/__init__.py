@@ -1,67 +1,96 @@
-"""Every component kind's registry, in one place, with its contract.
+"""Every component kind's registry, in one place, with its contract and base class.
 
-Built-in components register themselves in their own modules; `recdiff.builtins` imports
-those modules once, the first time any registry is looked up, so importing `recdiff` stays
-cheap and free of import cycles.
+Built-in components register themselves in their own modules, which import this one;
+`recdiff.builtins` imports those modules once, the first time any registry is looked up, so
+this module imports none of them (no import cycle, and `import recdiff.registry` stays cheap),
+and plugins load after every built-in is registered.
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from recdiff.errors import RegistryError
 from recdiff.registry.core import Entry, NoParams, Params, Registry, format_validation_error
 
+if TYPE_CHECKING:
+    import torch
+
+    from recdiff.data.datasets import DatasetRecipe
+    from recdiff.diffusion.noise import NoiseSampler
+    from recdiff.diffusion.samplers import ReverseSampler
+    from recdiff.diffusion.timesteps import TimestepSampler
+    from recdiff.models.base import Recommender
+    from recdiff.nn.backbones import Backbone
+    from recdiff.nn.conditioning import ConditioningBlock
+    from recdiff.nn.scorers import Scorer
+
 _loaded = False
 
 
 def _load_components() -> None:
-    """Import the built-in components, then the plugins (once), before the first look-up of any registry."""
+    """Import the built-in components, then the plugins (once), before the first look-up of any registry.
+
+    `_loaded` is set first so that a look-up made while loading does not load again; a built-in
+    that fails to import clears it, so the next look-up tries again rather than working on
+    half-filled registries.
+    """
     global _loaded
-    if not _loaded:
-        _loaded = True
+    if _loaded:
+        return
+    _loaded = True
+    try:
         importlib.import_module("recdiff.builtins")
-        from recdiff.registry import plugins
+    except BaseException:
+        _loaded = False
+        raise
+    from recdiff.registry import plugins
 
-        if not plugins.autoload_disabled():
-            plugins.load_plugins()
+    if not plugins.autoload_disabled():
+        plugins.load_plugins()
 
 
-def _registry(kind: str, contract: str, context: tuple[str, ...] = ()) -> Registry:
-    return Registry(kind, contract, context, loader=_load_components)
+def _registry(kind: str, base: str, contract: str, context: tuple[str, ...] = ()) -> Registry[Any]:
+    """A registry whose base class is imported on first use: its module registers components itself."""
+    return Registry(kind, contract, context, loader=_load_components, base=base)
 
 
-models = _registry(
+models: Registry[Recommender] = _registry(
     "model",
-    "`factory(spec: ModelSpec, num_items: int, max_len: int, **params) -> nn.Module` with `loss(history [B, L], "
+    "recdiff.models.base:Recommender",
+    "`factory(spec: ModelSpec, num_items: int, max_len: int, **params) -> Recommender` (an nn.Module) with `loss(history [B, L], "
     "target [B]) -> scalar`, `represent(history [B, L], noise, ensemble) -> [S, B, H]` (fp32), `scorer` and "
     "`item_table` [N, H]: evaluation ranks every item by `scorer(represent(...), item_table)`. A model whose "
     "`supervises_every_position` is true is trained on each user's longest training sequence instead of every prefix.",
     ("spec", "num_items", "max_len"),
 )
-schedules = _registry(
+schedules: Registry[torch.Tensor] = _registry(
     "schedule",
+    "torch:Tensor",
     "`factory(steps: int) -> torch.Tensor`: the betas of `steps` diffusion steps, float64 of shape "
     "[steps], each in (0, 1).",
     ("steps",),
 )
-noises = _registry(
+noises: Registry[NoiseSampler] = _registry(
     "noise",
+    "recdiff.diffusion.noise:NoiseSampler",
     "`factory(**params) -> NoiseSampler`; `noise(x0)` returns training noise shaped like `x0` [B, H]. "
     "Used in training only: inference always draws standard normal noise.",
 )
-timesteps = _registry(
+timesteps: Registry[TimestepSampler] = _registry(
     "timestep",
+    "recdiff.diffusion.timesteps:TimestepSampler",
     "`factory(steps: int, **params) -> TimestepSampler`; `sampler(batch_size, device)` returns int64 steps "
     "in [0, steps) of shape [B].",
     ("steps",),
 )
-conditionings = _registry(
+conditionings: Registry[ConditioningBlock] = _registry(
     "conditioning",
+    "recdiff.nn.conditioning:ConditioningBlock",
     "`factory(hidden: int, num_blocks: int, dropout: float, **params) -> ConditioningBlock` (an nn.Module); "
     "`block(history [B, L, H], target [B, H], mask [B, L], noise) -> [B, L, H]` once before the backbone and "
     "`block.before_block(i, hidden [B, L, H], target [B, H], mask [B, L], noise) -> [B, L, H]` before block i. "
@@ -69,41 +98,45 @@ conditionings = _registry(
     "only source of randomness a block may use.",
     ("hidden", "num_blocks", "dropout"),
 )
-backbones = _registry(
+backbones: Registry[Backbone] = _registry(
     "backbone",
+    "recdiff.nn.backbones:Backbone",
     "`factory(hidden: int, dropout: float, **params) -> Backbone` (an nn.Module with attribute "
     "`num_blocks`); `backbone(h [B, L, H], mask [B, L] bool, condition) -> [B, L, H]` on left-padded "
     "input, calling `h = condition(i, h)` before block i; padding must not change real positions.",
     ("hidden", "dropout"),
 )
-samplers = _registry(
+samplers: Registry[ReverseSampler] = _registry(
     "sampler",
+    "recdiff.diffusion.samplers:ReverseSampler",
     "`factory(process: GaussianDiffusion, **params) -> ReverseSampler`; "
     "`sampler(denoise, x_T [B, H], noise) -> x_0 [B, H]` where `denoise(x_t [B, H], t [B]) -> x0_hat [B, H]` "
     "and step noise is drawn from the NoiseStream `noise`; `sampler.evaluations` is its number of denoise calls.",
     ("process",),
 )
-scorers = _registry(
+scorers: Registry[Scorer] = _registry(
     "scorer",
+    "recdiff.nn.scorers:Scorer",
     "`factory(**params) -> Scorer`; `scorer(x0 [B, H], items [N, H]) -> scores [B, N]` (higher ranks first), "
     "each column independent of the others (items are scored a slice at a time); `scorer.paired(x0, items [B, H]) "
     "-> [B]` scores row b against item b.",
 )
 
-datasets = _registry(
+datasets: Registry[DatasetRecipe] = _registry(
     "dataset",
+    "recdiff.data.datasets:DatasetRecipe",
     "`factory() -> DatasetRecipe` (recdiff.data.datasets): a named dataset's download address, expected "
     "size and sha256, and `convert(download, inter)` writing a RecBole `.inter` file; a spec uses it as "
     "`data: {name: NAME}` and `recdiff data fetch NAME` downloads it.",
 )
 
-REGISTRIES: dict[str, Registry] = {
+REGISTRIES: dict[str, Registry[Any]] = {
     r.kind: r
     for r in (models, schedules, noises, timesteps, conditionings, backbones, samplers, scorers, datasets)
 }
 
 
-def registry(kind: str) -> Registry:
+def registry(kind: str) -> Registry[Any]:
     """The registry of `kind`, or an error listing the kinds."""
     try:
         return REGISTRIES[kind]

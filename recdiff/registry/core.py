@@ -9,16 +9,18 @@ such as the model width) is passed beside them.
 from __future__ import annotations
 
 import difflib
+import importlib
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from recdiff.errors import RegistryError
 from recdiff.registry.origins import broken_plugins_note, current_origin
 
+T = TypeVar("T")
 
 STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
 """What every parameter model enforces: unknown keys and non-finite numbers are errors."""
@@ -77,8 +79,8 @@ def format_validation_error(error: ValidationError, prefix: str = "") -> list[st
     return lines
 
 
-class Registry:
-    """Named components of one kind.
+class Registry(Generic[T]):
+    """Named components of one kind, each built as an instance of the kind's base class.
 
     Args:
         kind: The kind's name, as used in specs and `recdiff plugins KIND`.
@@ -86,6 +88,9 @@ class Registry:
         context: Names of the keyword arguments the assembling code passes to every factory
             of this kind, beside the validated parameters.
         loader: Called once before the first look-up, so plugins can register lazily.
+        base: The class every built component must be an instance of, or its import path
+            `"module:Class"` when the class's own module registers components (an import cycle
+            otherwise). `create` refuses anything else, so its callers can rely on the type.
     """
 
     def __init__(
@@ -94,6 +99,7 @@ class Registry:
         contract: str,
         context: tuple[str, ...] = (),
         loader: Callable[[], None] | None = None,
+        base: type[Any] | str = object,
     ) -> None:
         self.kind = kind
         self.contract = contract
@@ -102,11 +108,25 @@ class Registry:
         self._entries: dict[str, Entry] = {}
         self._conflicts: dict[str, list[str]] = {}
         self._loader = loader
+        self._base = base
+
+    @property
+    def base(self) -> type[T]:
+        """The class every component of this kind is an instance of (imported on first use)."""
+        if isinstance(self._base, str):
+            module, _, name = self._base.partition(":")
+            self._base = getattr(importlib.import_module(module), name)
+        return cast("type[T]", self._base)
 
     def _ensure_loaded(self) -> None:
+        """Run the loader once; if it fails, the next look-up runs it again (the failure is not cached)."""
         if self._loader is not None:
             loader, self._loader = self._loader, None
-            loader()
+            try:
+                loader()
+            except BaseException:
+                self._loader = loader
+                raise
 
     def register(
         self, name: str, *, params: type[BaseModel] | None = None, origin: str | None = None
@@ -179,8 +199,13 @@ class Registry:
                 f"Accepted parameters: {', '.join(entry.params.model_fields) or '(none)'}."
             ) from None
 
-    def create(self, name: str, /, **kwargs: Any) -> Any:
-        """Build entry `name`: context keywords go through as given, the rest are validated parameters."""
+    def create(self, name: str, /, **kwargs: Any) -> T:
+        """Build entry `name`: context keywords go through as given, the rest are validated parameters.
+
+        Raises:
+            RegistryError: A context argument is missing, a parameter is invalid, or the factory
+                returned something that is not an instance of the kind's base class.
+        """
         context = {key: kwargs.pop(key) for key in self.context if key in kwargs}
         missing = [key for key in self.context if key not in context]
         if missing:
@@ -189,7 +214,16 @@ class Registry:
                 f"(contract: {self.contract})."
             )
         params = self.validate(name, kwargs)
-        return self.get(name).factory(**context, **params.model_dump())
+        entry = self.get(name)
+        built = entry.factory(**context, **params.model_dump())
+        base = self.base
+        if not isinstance(built, base):
+            raise RegistryError(
+                f"The {self.kind} component '{name}' (from {entry.origin}) returned a {type(built).__qualname__}, "
+                f"not a {base.__module__}.{base.__qualname__}. A {self.kind} factory must return one "
+                f"(contract: {self.contract}); fix the component, or ask its author to."
+            )
+        return built
 
     def __contains__(self, name: str) -> bool:
         self._ensure_loaded()

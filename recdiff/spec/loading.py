@@ -147,7 +147,7 @@ def _with_default_names(raw: dict[str, Any]) -> dict[str, Any]:
         field = path.split(".")[1]
         slot = model.get(field)
         if isinstance(slot, dict) and "name" not in slot:
-            default = ModelSpec.model_fields[field].default_factory()  # type: ignore[misc]
+            default = ModelSpec.model_fields[field].get_default(call_default_factory=True)
             model[field] = {"name": default.name, **slot}
     return raw
 

@@ -112,9 +112,14 @@ class DataSpec(StrictModel):
         "global `temporal` split at time quantiles.",
     )
     temporal_holdout: float = Field(
-        0.1, gt=0.0, lt=0.5, description="Temporal split: share of the latest interactions used for test (and again for validation)."
+        0.1,
+        gt=0.0,
+        lt=0.5,
+        description="Temporal split: share of the latest interactions used for test (and again for validation).",
     )
-    cache: bool = Field(True, description="Cache the preprocessed sequences in RECDIFF_HOME, keyed by the file's checksum and these settings.")
+    cache: bool = Field(
+        True, description="Cache the preprocessed sequences in RECDIFF_HOME, keyed by the file's checksum and these settings."
+    )
     max_len: int = Field(100, ge=1, description="Longest history fed to the model; older items are dropped.")
     synthetic: SyntheticSpec = Field(default_factory=SyntheticSpec, description="Settings of the synthetic data.")
 
@@ -167,7 +172,8 @@ class ModelSpec(StrictModel):
     architecture: ComponentSpec = _slot(
         "diffusion",
         "Model family (kind `model`): `diffusion` (DiffuRec / DiffuRecSys, built from the slots below) or "
-        "`sasrec` (the backbone as a next-item classifier; it uses only hidden, dropouts, positional, init, label_smoothing, the history settings and backbone).",
+        "`sasrec` (the backbone as a next-item classifier; it uses only hidden, dropouts, positional, init, "
+        "label_smoothing, the history settings and backbone).",
     )
     steps: int = Field(32, ge=1, le=10000, description="Number of diffusion steps T.")
     schedule: ComponentSpec = _slot("trunc_lin", "Beta schedule (kind `schedule`).")
@@ -263,7 +269,11 @@ class EvalSpec(StrictModel):
         "epoch trained, as the public DiffuRecSys code does).",
     )
     batch_size: int = Field(1024, ge=1, description="Users scored at once (bounds the users x items score matrix).")
-    max_users: int | None = Field(None, ge=1, description="Evaluate only the first N examples, one per user with leave-one-out (a budget for smoke tests).")
+    max_users: int | None = Field(
+        None,
+        ge=1,
+        description="Evaluate only the first N examples, one per user with leave-one-out (a budget for smoke tests).",
+    )
     ensemble: int = Field(
         1, ge=1, description="Independent reverse runs per user, their softmax score distributions averaged (one batched pass)."
     )

@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from recdiff.data.sequences import SequenceData
 from recdiff.errors import CheckpointError, describe
 from recdiff.training.files import write_atomic
 
@@ -33,7 +34,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"checkpoints/last.pt in its run directory; check the run directory you passed."
         )
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        state: dict[str, Any] = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # torch raises many types for corrupt or foreign files
         raise CheckpointError(
             f"Checkpoint '{path}' could not be loaded ({describe(error)}). "
@@ -52,3 +53,18 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"{FORMAT_VERSION}. Use the recdiff version that wrote it."
         )
     return state
+
+
+def check_same_data(state: dict[str, Any], data: SequenceData, path: Path, action: str) -> None:
+    """Refuse checkpoint ``state`` (read from ``path``) when it was trained on other data than ``data``.
+
+    The item count and the interactions' fingerprint must both match: a resumed or evaluated run
+    on changed data would silently mean something else. ``action`` says what the user wanted
+    (``resume``, ``evaluate``).
+    """
+    if state["num_items"] != data.num_items or state.get("data_fingerprint") != data.fingerprint():
+        raise CheckpointError(
+            f"Checkpoint '{path}' was trained on other data than its spec's data now gives "
+            f"({state['num_items']} items then, {data.num_items} now, or changed interactions). "
+            f"Restore the original data file to {action} this run."
+        )

@@ -14,7 +14,7 @@ from pathlib import Path
 from recdiff.errors import RunError, describe
 
 
-def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+def write_atomic(path: Path, write: Callable[[Path], object]) -> None:
     """Replace ``path`` with what ``write(temporary_path)`` writes, all or nothing.
 
     Raises:

@@ -1,16 +1,22 @@
-"""Reopen a finished run: rebuild its data and model from spec.yaml and load a checkpoint."""
+"""Reopen a finished run: rebuild its data and model from spec.yaml, load a checkpoint, evaluate or analyse it."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+import torch
+
+from recdiff import jsontext
 from recdiff.errors import CheckpointError, RunError, SpecError, describe
+from recdiff.evaluation.analysis import analyze_ranks, head_items
+from recdiff.evaluation.evaluate import limit_split, model_ranker, popularity_scores, rank_examples
+from recdiff.evaluation.prepared import Prepared, evaluate_prepared, prepare
 from recdiff.spec.loading import load_spec
-from recdiff.training.checkpoint import load_checkpoint
+from recdiff.training.checkpoint import check_same_data, load_checkpoint
 from recdiff.training.rundir import RunDir
-from recdiff.training.trainer import Prepared, evaluate_prepared, prepare
-
 
 INFERENCE_FIELDS = (
     "model.sampler", "model.scorer", "model.exclude_history", "eval.", "train.precision", "train.device", "train.threads",
@@ -48,12 +54,7 @@ def load_run(
     prepared = prepare(spec)
     path = run.path / "checkpoints" / f"{checkpoint}.pt"
     state = load_checkpoint(path, prepared.device)
-    if state["num_items"] != prepared.data.num_items or state.get("data_fingerprint") != prepared.data.fingerprint():
-        raise CheckpointError(
-            f"Checkpoint '{path}' was trained on other data than its spec's data.path now holds "
-            f"({state['num_items']} items then, {prepared.data.num_items} now, or changed interactions). "
-            f"Restore the original data file to evaluate this run."
-        )
+    check_same_data(state, prepared.data, path, "evaluate")
     try:
         prepared.model.load_state_dict(state["model"])
     except RuntimeError as error:
@@ -93,9 +94,12 @@ def _check_ensemble_member(first_dir: str | Path, first: Prepared, path: str | P
     ours, theirs = first.spec.data.model_dump(exclude={"cache"}), other.spec.data.model_dump(exclude={"cache"})
     differing = sorted(key for key in ours if ours[key] != theirs[key])
     if differing or other.data.fingerprint() != first.data.fingerprint():
+        what = ", ".join(f"data.{key}" for key in differing) or (
+            "the same settings now give other interactions: a changed file, or synthetic data drawn with another seed"
+        )
         raise RunError(
             f"Runs '{first_dir}' and '{path}' were trained with different data settings "
-            f"({', '.join(f'data.{key}' for key in differing) or 'the same settings now give other interactions: a changed file, or synthetic data drawn with another seed'}); an ensemble scores one "
+            f"({what}); an ensemble scores one "
             f"split of one catalogue, so its runs must share the data section of their specs. Ensemble runs "
             f"trained on the same data."
         )
@@ -104,3 +108,59 @@ def _check_ensemble_member(first_dir: str | Path, first: Prepared, path: str | P
             f"Runs '{first_dir}' and '{path}' disagree on model.exclude_history, so the ensemble would both rank and "
             f"not rank seen items. Add --set model.exclude_history=true (or false) to evaluate them alike."
         )
+
+
+def analyze_run(
+    run_dir: str | Path,
+    split: str = "test",
+    checkpoint: str = "best",
+    out: str | Path | None = None,
+    points: int = 3000,
+    plots: bool = True,
+    overrides: Iterable[str] = (),
+) -> dict[str, Any]:
+    """Analyse a saved run on ``split``: group metrics in ``analysis.json`` and, with ``plots``, two PNGs.
+
+    Returns:
+        ``{"split", "groups": {"items": [...], "lengths": [...]}, "files": {...}}``.
+    """
+    p = load_run(run_dir, checkpoint, overrides, split)
+    e = p.spec.eval
+    examples = limit_split(getattr(p.splits, split), e.max_users)
+    reps: dict[int, np.ndarray] = {}
+
+    def keep(batch: Any, batch_reps: torch.Tensor) -> None:
+        reps.update(zip(batch.example.tolist(), batch_reps[0].cpu().numpy()))
+
+    model = p.model.eval()
+    rank = model_ranker(
+        [model], p.device, p.spec.train.precision, e.ensemble, e.item_chunk, keep, p.spec.model.exclude_history
+    )
+    ranks = rank_examples(rank, p.data, examples, e.batch_size, p.device, p.spec.seed)
+    counts = popularity_scores(p.data, examples).numpy()
+    targets = p.data.items[examples.end] - 1
+    groups = analyze_ranks(ranks, targets, examples.history_lengths(), counts, e.ks)
+    folder = Path(out) if out is not None else Path(run_dir) / "analysis"
+    folder.mkdir(parents=True, exist_ok=True)
+    report: dict[str, Any] = {
+        "split": split,
+        "checkpoint": checkpoint,
+        "groups": {name: [row.to_dict() for row in rows] for name, rows in groups.items()},
+        "files": {"analysis": str(folder / "analysis.json")},
+    }
+    if plots:
+        from recdiff.evaluation.plots import plot_groups, plot_representations  # needs matplotlib
+
+        preferred: list[str] = ["hr@10", "ndcg@10"]
+        shown = [m for m in preferred if m in groups["items"][0].metrics] or list(groups["items"][0].metrics)[:2]
+        report["files"]["groups"] = str(plot_groups(groups, shown, folder / "groups.png", f"{p.spec.name}, {split}"))
+        sample = np.random.default_rng(p.spec.seed).permutation(len(examples))[:points]
+        matrix = np.stack([reps[int(examples.end[i])] for i in sample])
+        head = head_items(counts)[targets[sample]]
+        method = plot_representations(
+            matrix, head, folder / "representations.png", f"{p.spec.name}: generated target representations", p.spec.seed
+        )
+        report["files"]["representations"] = str(folder / "representations.png")
+        report["projection"] = method
+    (folder / "analysis.json").write_text(jsontext.dumps(report, indent=2) + "\n")
+    return report

@@ -18,6 +18,14 @@ from recdiff.spec.models import RunSpec
 from recdiff.training.files import append_line, write_atomic
 from recdiff.training.lock import RunLock
 
+METRICS = "metrics.jsonl"
+"""A run's log: one JSON object per epoch, validation and test (`RunDir.log`)."""
+
+
+def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
+    """Every record of a run's ``metrics.jsonl``, in the order they were logged."""
+    return jsontext.read_lines(Path(run_dir) / METRICS)
+
 
 def _write_text(path: Path, text: str) -> None:
     write_atomic(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
@@ -102,7 +110,7 @@ class RunDir:
 
     spec_path = property(lambda self: self.path / "spec.yaml")
     env_path = property(lambda self: self.path / "env.json")
-    metrics_path = property(lambda self: self.path / "metrics.jsonl")
+    metrics_path = property(lambda self: self.path / METRICS)
     results_path = property(lambda self: self.path / "results.json")
     best_path = property(lambda self: self.path / "checkpoints" / "best.pt")
     last_path = property(lambda self: self.path / "checkpoints" / "last.pt")
@@ -116,10 +124,10 @@ class RunDir:
         import pandas
         import pydantic
 
-        import recdiff
+        from recdiff.version import __version__
 
         env = {
-            "recdiff": recdiff.__version__,
+            "recdiff": __version__,
             "python": platform.python_version(),
             "platform": platform.platform(),
             "torch": torch.__version__,

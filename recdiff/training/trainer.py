@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import math
 import os
-import random
 import signal
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -25,94 +23,28 @@ from rich.progress import (
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from recdiff.data import (
-    PreprocessReport,
-    SequenceData,
     Split,
-    Splits,
     batch_indices,
     joined,
-    load_data,
     longest_per_user,
     make_batch,
-    make_splits,
 )
 from recdiff.errors import Interrupted, RunError
-from recdiff.evaluation.evaluate import evaluate_model, evaluate_popularity
-from recdiff.models.build import build_model
-from recdiff.models.diffusion import DiffusionRecommender
+from recdiff.evaluation.evaluate import evaluate_popularity
+from recdiff.evaluation.prepared import COMPILED_ATTRIBUTES, Prepared, evaluate_prepared, prepare
+from recdiff.models.base import Recommender
+from recdiff.runtime import autocast
 from recdiff.spec.diff import changes
 from recdiff.spec.loading import load_spec
 from recdiff.spec.models import RunSpec, TrainSpec
-from recdiff.training.checkpoint import load_checkpoint, save_checkpoint
+from recdiff.training.checkpoint import check_same_data, load_checkpoint, save_checkpoint
 from recdiff.training.lock import RunLock
-from recdiff.training.precision import autocast
 from recdiff.training.rundir import RunDir
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (all devices), so initialisation and noise repeat."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def resolve_device(name: str) -> torch.device:
-    """`auto` picks CUDA when present, else the CPU; an unavailable CUDA request is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RunError(f"train.device is '{name}' but no CUDA device is available here. Use 'auto' or 'cpu'.")
-    return device
-
-
-@dataclass
-class Prepared:
-    """Data, splits and model of a spec, ready to train or evaluate."""
-
-    spec: RunSpec
-    data: SequenceData
-    splits: Splits
-    model: torch.nn.Module
-    device: torch.device
-    report: PreprocessReport | None = None
-
-
-def prepare(spec: RunSpec) -> Prepared:
-    """Load the data and build the model of `spec` (seeded), on the spec's device."""
-    if spec.train.threads is not None:
-        torch.set_num_threads(spec.train.threads)
-    device = resolve_device(spec.train.device)
-    seed_everything(spec.seed)
-    loaded = load_data(spec.data, spec.seed)
-    data = loaded.data
-    splits = make_splits(data, spec.data)
-    if len(splits.train) == 0 or len(splits.val) == 0:
-        raise RunError(
-            "The data gives no training or validation examples: leave-one-out needs users with at least "
-            "4 interactions. Check data.path and the user/item/time fields."
-        )
-    model = build_model(spec, data.num_items).to(device)
-    if spec.train.compile:
-        compile_model(model)
-    return Prepared(spec, data, splits, model, device, loaded.report)
 
 
 def make_optimizer(model: torch.nn.Module, train: TrainSpec) -> torch.optim.Optimizer:
     """Adam as the papers train, with PyTorch's fused kernel where the device supports it (same maths, fewer passes)."""
     return torch.optim.Adam(model.parameters(), lr=train.lr, weight_decay=train.weight_decay, foreach=True)
-
-
-def evaluate_prepared(prepared: Prepared, split: str, models: Sequence[torch.nn.Module] = ()) -> dict[str, float]:
-    """Evaluate the prepared model on ``split`` (`val` or `test`) with its spec's evaluation settings
-    and seed; given ``models`` (other weights of it, such as the EMA average, or an ensemble of
-    models trained on the same data), those instead."""
-    p, e = prepared, prepared.spec.eval
-    return evaluate_model(
-        list(models) or p.model, p.data, getattr(p.splits, split), e.ks, batch_size=e.batch_size, device=p.device,
-        seed=p.spec.seed, max_users=e.max_users, precision=p.spec.train.precision, ensemble=e.ensemble,
-        chunk=e.item_chunk,
-    )
 
 
 def training_examples(prepared: Prepared) -> Split:
@@ -122,27 +54,9 @@ def training_examples(prepared: Prepared) -> Split:
     split = prepared.splits.train
     if prepared.spec.train.fit_on == "train+val":
         split = joined(split, prepared.splits.val)
-    if getattr(prepared.model, "supervises_every_position", False):
+    if prepared.model.supervises_every_position:
         return longest_per_user(prepared.data, split)
     return split
-
-
-COMPILED_ATTRIBUTES = ("approximate", "_compiled_call_impl")
-"""Instance attributes `compile_model` sets; they are bound to that instance, so copies must drop them."""
-
-
-def compile_model(model: torch.nn.Module) -> None:
-    """`torch.compile` the approximator (run once per training step and T times per sample) or, for
-    other model families, the whole forward pass.
-
-    The compiled function replaces the bound method on this instance only, so parameter names
-    and checkpoints are those of the plain model. Shapes vary with every batch (length
-    bucketing), hence ``dynamic=True`` rather than one graph per length.
-    """
-    if isinstance(model, DiffusionRecommender):
-        model.approximate = torch.compile(model.approximate, dynamic=True)  # type: ignore[method-assign]
-    else:
-        model.compile(dynamic=True)
 
 
 @dataclass
@@ -204,23 +118,45 @@ RESUME_MAY_CHANGE = ("train.device", "train.threads", "train.compile", "eval.bat
 
 
 class Trainer:
-    """Trains one spec into one run directory. `fit()` runs it to the end and reports test metrics."""
+    """Trains one spec into one run directory. `fit()` runs it to the end and reports test metrics.
 
-    lock: RunLock
-    """This process's hold on the run directory, from the claim (or the resume) until `fit` ends."""
+    Make one with `start` (a new run) or `resume` (an interrupted one); both build it through
+    `__init__`, which gets the run's parts and sets up its optimisation.
 
-    def __init__(self, spec: RunSpec, out: str | Path | None = None, console: Console | None = None) -> None:
-        self.spec = spec = as_saved(spec)
+    Args:
+        spec: The run's spec, as saved in its directory.
+        run: The run directory.
+        lock: This process's hold on the run directory, released when `fit` ends.
+        prepared: The spec's data, splits and seeded model.
+        console: Where progress is shown.
+        progress: Where the run stands (a fresh run starts from epoch 0).
+    """
+
+    def __init__(
+        self,
+        spec: RunSpec,
+        run: RunDir,
+        lock: RunLock,
+        prepared: Prepared,
+        console: Console | None = None,
+        progress: RunProgress | None = None,
+    ) -> None:
+        self.spec, self.run, self.lock, self.prepared = spec, run, lock, prepared
         self.console = console or Console()
+        self._build_optimisation()
+        self.progress = progress or RunProgress()
+
+    @classmethod
+    def start(cls, spec: RunSpec, out: str | Path | None = None, console: Console | None = None) -> Trainer:
+        """A new run of ``spec`` in ``out`` (default ``runs/<time>-<name>/``), claimed before its data loads."""
+        spec = as_saved(spec)
         claim = RunDir.claim(spec, out)  # before the data loads, so a second run is refused at once
         try:
-            self.prepared = prepare(spec)
+            prepared = prepare(spec)
         except BaseException:
             claim.abandon()
             raise
-        self.run, self.lock = claim.run, claim.lock
-        self._build_optimisation()
-        self.progress = RunProgress()
+        return cls(spec, claim.run, claim.lock, prepared, console)
 
     @classmethod
     def resume(cls, run_dir: str | Path, console: Console | None = None) -> Trainer:
@@ -237,16 +173,14 @@ class Trainer:
         run = RunDir.open(run_dir)
         lock = RunLock.acquire(run.path)
         try:
-            trainer = cls._resumed(run, console)
+            return cls._resumed(run, lock, console)
         except BaseException:
             lock.release()
             raise
-        trainer.lock = lock
-        return trainer
 
     @classmethod
-    def _resumed(cls, run: RunDir, console: Console | None) -> Trainer:
-        """The trainer of ``run`` as its last checkpoint left it (the caller holds the run's lock)."""
+    def _resumed(cls, run: RunDir, lock: RunLock, console: Console | None) -> Trainer:
+        """The trainer of ``run`` as its last checkpoint left it (the caller holds the run's ``lock``)."""
         if run.results_path.is_file():
             raise RunError(
                 f"Run '{run.path}' already finished (results.json is there); nothing to resume. Train a new "
@@ -257,30 +191,23 @@ class Trainer:
                 f"Run '{run.path}' has no checkpoints/last.pt: it stopped before finishing its first epoch, "
                 f"so there is nothing to resume from. Train it again with `recdiff train {run.spec_path} --out NEW_DIR`."
             )
-        trainer = cls.__new__(cls)
-        trainer.spec = load_spec(run.spec_path)
+        spec = load_spec(run.spec_path)
         # Read onto the CPU: RNG states must stay CPU tensors, and load_state_dict below moves the
         # weights and optimizer moments onto the model's device, whichever device wrote them.
         state = load_checkpoint(run.last_path)
-        _check_unchanged(run, state["spec"], trainer.spec)
-        trainer.console = console or Console()
-        trainer.run = run
-        trainer.prepared = prepare(trainer.spec)
-        trainer._build_optimisation()
-        if state.get("data_fingerprint") != trainer.prepared.data.fingerprint():
-            raise RunError(
-                f"Run '{run.path}' was trained on other data than its spec's data now gives; restore the "
-                f"original data file to resume it."
-            )
+        _check_unchanged(run, state["spec"], spec)
+        prepared = prepare(spec)
+        check_same_data(state, prepared.data, run.last_path, "resume")
+        progress = RunProgress(
+            epoch=state["epoch"], best=state["best"], stale=state["stale"], seconds=state["train_seconds"],
+            popularity=state["popularity"],
+        )
+        trainer = cls(spec, run, lock, prepared, console, progress)
         trainer.model.load_state_dict(state.get("trained", state["model"]))
         if trainer.ema is not None:
             trainer.ema.load_state_dict(state["ema"])
         trainer.optimizer.load_state_dict(state["optimizer"])
         trainer.scheduler.load_state_dict(state["scheduler"])
-        trainer.progress = RunProgress(
-            epoch=state["epoch"], best=state["best"], stale=state["stale"], seconds=state["train_seconds"],
-            popularity=state["popularity"],
-        )
         torch.set_rng_state(state["rng"]["cpu"])
         if state["rng"]["cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
@@ -299,9 +226,9 @@ class Trainer:
                 vars(self.ema.module).pop(compiled, None)
 
     @property
-    def evaluated(self) -> torch.nn.Module:
+    def evaluated(self) -> Recommender:
         """The weights that are validated, checkpointed as ``model`` and tested: the average when EMA is on."""
-        return self.model if self.ema is None else self.ema.module
+        return self.model if self.ema is None else cast(Recommender, self.ema.module)
 
     def _state(self, epoch: int, best: dict[str, Any]) -> dict[str, Any]:
         p, progress = self.prepared, self.progress
@@ -524,7 +451,7 @@ def improves(
 
 def train(spec: RunSpec, out: str | Path | None = None, console: Console | None = None) -> TrainResult:
     """Train `spec` into a new run directory and return its results (the library's one training entry point)."""
-    return Trainer(spec, out, console).fit()
+    return Trainer.start(spec, out, console).fit()
 
 
 def resume(run_dir: str | Path, console: Console | None = None) -> TrainResult:

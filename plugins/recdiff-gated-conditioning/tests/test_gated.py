@@ -1,13 +1,24 @@
-"""The plugin's own tests: registration, parameter validation, the gate's maths, training a step."""
+"""The plugin's own tests: recdiff's contract checks, registration, parameter validation, the gate's maths, training a step."""
 
 from __future__ import annotations
 
 import pytest
+import recdiff_gated
 import torch
 
 import recdiff
-import recdiff_gated
 from recdiff.nn.randomness import NoiseStream
+from recdiff.testing import check_conditioning, check_params_match_factory
+
+
+@pytest.mark.parametrize("params", [{}, {"init_bias": 0.5}])
+def test_passes_recdiff_conditioning_contract(params: dict[str, float]) -> None:
+    """Shapes and dtypes (bf16 too), keyed-noise determinism, padding: what recdiff's own blocks pass."""
+    check_conditioning("gated", params)
+
+
+def test_params_match_the_constructor() -> None:
+    check_params_match_factory("conditioning", "gated")
 
 
 def test_registered_under_its_distribution() -> None:

@@ -1,0 +1,38 @@
+"""What every model family offers the trainer and the evaluation code, so both can rely on it."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import torch
+from torch import nn
+
+from recdiff.nn.randomness import NoiseStream
+from recdiff.nn.scorers import Scorer
+
+
+class Recommender(nn.Module, ABC):
+    """Base class of the `model` kind: a trainable loss, and representations ranked by a scorer.
+
+    Evaluation ranks every item by ``scorer(represent(history, noise, ensemble)[s], item_table)``,
+    so any model with these members is trained, evaluated and served by the same code.
+    """
+
+    scorer: Scorer
+    """Scores representations [B, H] against the item table [N, H]."""
+
+    supervises_every_position: bool = False
+    """True when the model is trained on each user's longest training sequence instead of every prefix."""
+
+    @property
+    @abstractmethod
+    def item_table(self) -> torch.Tensor:
+        """Embeddings of the real items [N, H] (row i is item id i + 1)."""
+
+    @abstractmethod
+    def loss(self, history: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Scalar training loss of left-padded histories [B, L] and their next items [B]."""
+
+    @abstractmethod
+    def represent(self, history: torch.Tensor, noise: NoiseStream | None = None, ensemble: int = 1) -> torch.Tensor:
+        """Representations [ensemble, B, H] in fp32 of histories [B, L], noise drawn from ``noise``."""
