@@ -211,7 +211,7 @@ def test_last_checkpoint_is_tested_and_eval_first_is_followed(tmp_path: Path) ->
     result = recdiff.train(spec, tmp_path / "run")
     records = read_metrics(tmp_path / "run")
     assert [r["epoch"] for r in records if r["event"] == "eval" and r["split"] == "val"] == [1, 3, 4]
-    assert result.extra["tested"] == {"checkpoint": "last", "epoch": 4}
+    assert result.tested == {"checkpoint": "last", "epoch": 4}
     assert recdiff.evaluate_run(tmp_path / "run", "test", checkpoint="last") == result.test
     assert read_results(tmp_path / "run")["tested"]["epoch"] == 4
 

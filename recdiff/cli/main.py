@@ -58,7 +58,7 @@ def train(
         result = run_training(spec, out, console)
         name = spec.name
     rows = {name: result.test, "popularity": result.popularity["test"]}
-    tested = result.extra.get("tested", {"checkpoint": "best", "epoch": result.best_epoch})
+    tested = result.tested
     console.print(metrics_table(f"test metrics, full ranking ({tested['checkpoint']} epoch {tested['epoch']})", rows))
     console.print(f"run directory: {result.run_dir}")
 

@@ -56,8 +56,8 @@ def initialise(module: nn.Module, spec: ModelSpec) -> None:
                 nn.init.xavier_normal_(sub.weight)
             else:
                 nn.init.normal_(sub.weight, std=spec.init_std)
-        if spec.init != "reference" and isinstance(sub, nn.Linear) and sub.bias is not None:
-            nn.init.zeros_(sub.bias)
+            if isinstance(sub, nn.Linear) and sub.bias is not None:
+                nn.init.zeros_(sub.bias)
         if isinstance(sub, nn.Embedding) and sub.padding_idx is not None:
             with torch.no_grad():
                 sub.weight[sub.padding_idx].zero_()

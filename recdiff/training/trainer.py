@@ -70,7 +70,8 @@ class TrainResult:
     popularity: dict[str, dict[str, float]]
     epochs_run: int
     train_seconds: float
-    extra: dict[str, Any] = field(default_factory=dict)
+    tested: dict[str, Any]
+    """Which weights the test split scored: ``{"checkpoint": "best" | "last", "epoch": N}``."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -81,7 +82,7 @@ class TrainResult:
             "popularity": self.popularity,
             "epochs_run": self.epochs_run,
             "train_seconds": self.train_seconds,
-            **self.extra,
+            "tested": self.tested,
         }
 
 
@@ -406,7 +407,7 @@ class Trainer:
         run.log({"event": "eval", "split": "test", "epoch": tested_epoch, "checkpoint": tested, **test})
         result = TrainResult(
             run.path, state.best["epoch"], state.best["metrics"], test, state.popularity, state.epoch, state.seconds,
-            extra={"tested": {"checkpoint": tested, "epoch": tested_epoch}},
+            tested={"checkpoint": tested, "epoch": tested_epoch},
         )
         run.write_results(result.to_dict())
         return result
