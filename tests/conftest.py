@@ -112,3 +112,27 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Result]
     result = invoke("train", spec, "--out", run_dir, *set_args(TINY))
     assert result.exit_code == 0, result.output
     return run_dir, result
+
+
+def fake_distribution(root: Path, name: str, entry_points: dict[str, str], modules: dict[str, str]) -> None:
+    """A `<name>-1.0.dist-info/entry_points.txt` plus module files, as an installed plugin would leave."""
+    info = root / f"{name}-1.0.dist-info"
+    info.mkdir(parents=True)
+    lines = "\n".join(f"{key} = {value}" for key, value in entry_points.items())
+    (info / "entry_points.txt").write_text(f"[recdiff.plugins]\n{lines}\n")
+    for module, source in modules.items():
+        (root / f"{module}.py").write_text(source)
+
+
+BLOCK = """
+import recdiff
+from recdiff.nn.conditioning import ConditioningBlock
+
+@recdiff.register("conditioning", "{name}")
+class Block(ConditioningBlock):
+    '''A test block that adds the target to every position.'''
+    def __init__(self, hidden, num_blocks, dropout):
+        super().__init__()
+    def forward(self, history, target, mask, noise):
+        return history + target[:, None, :]
+"""

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import REPO
+from conftest import BLOCK, REPO, fake_distribution
 from pydantic import Field
 
 import recdiff
@@ -179,29 +179,10 @@ def test_the_checks_catch_a_broken_component(kind: str, factory: Any, check: Any
         registry(kind)._entries.pop(name)
 
 
-THROWAWAY = '''
-import torch
-import recdiff
-from recdiff.nn.conditioning import ConditioningBlock
-
-@recdiff.register("conditioning", "throwaway_half")
-class Half(ConditioningBlock):
-    """Adds half the target to every position."""
-
-    def __init__(self, hidden, num_blocks, dropout):
-        super().__init__()
-
-    def forward(self, history, target, mask, noise):
-        return history + 0.5 * target[:, None, :]
-'''
-
-
 def test_a_newly_installed_block_is_checked_without_editing_any_test(tmp_path: Path) -> None:
     """A plugin block (a fake installed distribution) is collected and checked by this very file."""
-    info = tmp_path / "throwaway_plugin-1.0.dist-info"
-    info.mkdir()
-    (info / "entry_points.txt").write_text("[recdiff.plugins]\nblocks = throwaway_blocks\n")
-    (tmp_path / "throwaway_blocks.py").write_text(THROWAWAY)
+    blocks = {"throwaway_blocks": BLOCK.format(name="throwaway_half")}
+    fake_distribution(tmp_path, "throwaway_plugin", {"blocks": "throwaway_blocks"}, blocks)
     env = {**os.environ, "PYTHONPATH": str(tmp_path), "OMP_NUM_THREADS": "1"}
     env.pop("RECDIFF_DISABLE_PLUGIN_AUTOLOAD", None)
     result = subprocess.run(

@@ -9,36 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, TINY, assert_clean_failure, invoke, set_args, write_spec
+from conftest import BLOCK, REPO, TINY, assert_clean_failure, fake_distribution, invoke, set_args, write_spec
 
 import recdiff
 from recdiff.registry import REGISTRIES, origins, plugins
 
 GATED = REPO / "plugins" / "recdiff-gated-conditioning"
-
-
-def fake_distribution(root: Path, name: str, entry_points: dict[str, str], modules: dict[str, str]) -> None:
-    """A `<name>-1.0.dist-info/entry_points.txt` plus module files, as an installed plugin would leave."""
-    info = root / f"{name}-1.0.dist-info"
-    info.mkdir(parents=True)
-    lines = "\n".join(f"{key} = {value}" for key, value in entry_points.items())
-    (info / "entry_points.txt").write_text(f"[recdiff.plugins]\n{lines}\n")
-    for module, source in modules.items():
-        (root / f"{module}.py").write_text(source)
-
-
-BLOCK = """
-import recdiff
-from recdiff.nn.conditioning import ConditioningBlock
-
-@recdiff.register("conditioning", "{name}")
-class Block(ConditioningBlock):
-    '''A test block that adds the target to every position.'''
-    def __init__(self, hidden, num_blocks, dropout):
-        super().__init__()
-    def forward(self, history, target, mask, noise):
-        return history + target[:, None, :]
-"""
 
 
 @pytest.fixture
