@@ -14,8 +14,9 @@ from recdiff.errors import CheckpointError, RunError, SpecError, describe
 from recdiff.evaluation.analysis import analyze_ranks, head_items
 from recdiff.evaluation.evaluate import limit_split, model_ranker, popularity_scores, rank_examples
 from recdiff.evaluation.prepared import Prepared, evaluate_prepared, prepare
+from recdiff.spec.diff import covered
 from recdiff.spec.loading import load_spec
-from recdiff.training.checkpoint import check_same_data, load_checkpoint
+from recdiff.training.checkpoint import DATA_LOCATION, check_same_data, edited_fields, load_checkpoint
 from recdiff.training.rundir import RunDir
 
 INFERENCE_FIELDS = (
@@ -38,7 +39,7 @@ def load_run(
     run = RunDir.open(run_dir)
     overrides = list(overrides)
     for assignment in overrides:
-        if not assignment.split("=", 1)[0].strip().startswith(INFERENCE_FIELDS):
+        if not covered(assignment.split("=", 1)[0].strip(), INFERENCE_FIELDS):
             raise SpecError(
                 f"--set {assignment}: a trained run can only be evaluated with other inference settings "
                 f"({', '.join(f + ('*' if f.endswith('.') else '') for f in INFERENCE_FIELDS)}); other fields "
@@ -55,6 +56,13 @@ def load_run(
     path = run.path / "checkpoints" / f"{checkpoint}.pt"
     state = load_checkpoint(path, prepared.device)
     check_same_data(state, prepared.data, path, "evaluate")
+    edited = edited_fields(state, spec, (*INFERENCE_FIELDS, *DATA_LOCATION))
+    if edited:
+        raise CheckpointError(
+            f"Run '{run_dir}': its spec.yaml was edited after training ({'; '.join(edited)}), so it no longer "
+            f"describes the model in '{path}'. Restore those fields to evaluate the run; inference settings "
+            f"({', '.join(INFERENCE_FIELDS)}) may be changed with --set instead."
+        )
     try:
         prepared.model.load_state_dict(state["model"])
     except RuntimeError as error:

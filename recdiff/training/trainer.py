@@ -34,10 +34,9 @@ from recdiff.evaluation.evaluate import evaluate_popularity
 from recdiff.evaluation.prepared import COMPILED_ATTRIBUTES, Prepared, evaluate_prepared, prepare
 from recdiff.models.base import Recommender
 from recdiff.runtime import autocast
-from recdiff.spec.diff import changes
 from recdiff.spec.loading import load_spec
 from recdiff.spec.models import RunSpec, TrainSpec
-from recdiff.training.checkpoint import check_same_data, load_checkpoint, save_checkpoint
+from recdiff.training.checkpoint import DATA_LOCATION, check_same_data, edited_fields, load_checkpoint, save_checkpoint
 from recdiff.training.lock import RunLock
 from recdiff.training.rundir import RunDir
 
@@ -114,7 +113,7 @@ def as_saved(spec: RunSpec) -> RunSpec:
     return spec
 
 
-RESUME_MAY_CHANGE = ("train.device", "train.threads", "train.compile", "eval.batch_size", "eval.item_chunk", "data.cache")
+RESUME_MAY_CHANGE = ("train.device", "train.threads", "train.compile", "eval.batch_size", "eval.item_chunk", *DATA_LOCATION)
 """Spec fields a resumed run may change in spec.yaml: where and how fast it runs, not what it computes."""
 
 
@@ -196,7 +195,7 @@ class Trainer:
         # Read onto the CPU: RNG states must stay CPU tensors, and load_state_dict below moves the
         # weights and optimizer moments onto the model's device, whichever device wrote them.
         state = load_checkpoint(run.last_path)
-        _check_unchanged(run, state["spec"], spec)
+        _check_unchanged(run, state, spec)
         prepared = prepare(spec)
         check_same_data(state, prepared.data, run.last_path, "resume")
         progress = RunProgress(
@@ -413,9 +412,14 @@ class Trainer:
         return result
 
 
-def _check_unchanged(run: RunDir, trained: dict[str, Any], on_disk: RunSpec) -> None:
+def _check_unchanged(run: RunDir, state: dict[str, Any], on_disk: RunSpec) -> None:
     """Refuse to resume with a spec.yaml edited since the checkpoint: the run would mix two settings."""
-    changed = changes(load_spec(trained), on_disk, ignore=RESUME_MAY_CHANGE)  # resolved alike: defaults filled in
+    changed = edited_fields(state, on_disk, RESUME_MAY_CHANGE)
+    if changed is None:
+        raise RunError(
+            f"Run '{run.path}' cannot be resumed: its checkpoint was written by an older recdiff whose spec this "
+            f"version cannot read. Finish it with the recdiff version that started it, or train it again."
+        )
     if changed:
         raise RunError(
             f"Run '{run.path}' cannot be resumed: its spec.yaml was edited after training started "
