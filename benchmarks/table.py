@@ -1,21 +1,38 @@
-"""Markdown rows of finished runs, read from their ``results.json``, so result tables are never retyped.
+"""Markdown tables of finished runs, read from their files, so result tables are never retyped.
 
-    python benchmarks/table.py RUN_DIR [RUN_DIR ...] [--split test] [--val] [--mean] [--label NAME ...]
+    python benchmarks/table.py ROW [--label NAME] [ROW [--label NAME] ...] [--split test] [--val] [--mean]
+        [--header NAME] [--columns best,epochs,minutes] [--in FOLDER]
+    python benchmarks/table.py --docs docs/results.md [--write]
 
-Each row: the label (the run directory's name unless ``--label`` gives one per run),
-HR@K and NDCG@K of the split, then the best epoch, the epochs run and the minutes spent
-(training and validation). ``--val`` adds the best validation HR@10 and NDCG@10.
-An ensemble, which has no run directory, is given as the ``test.json`` that
-``recdiff evaluate RUN... --json`` wrote, with its ``val.json`` beside it when it was validated.
-A run stopped before its last epoch (``benchmarks/gpu_paper.sh`` stops runs at the end of its
-budget) has no ``results.json``: its row is read from ``metrics.jsonl`` and the test metrics of
-its best checkpoint in ``test-at-stop.json``, and its epochs read "N of M, stopped".
+Each ROW is one table row, in order (paths relative to ``--in``):
+
+- a run directory: its ``results.json``. A run stopped before its last epoch
+  (``benchmarks/gpu_paper.sh`` stops runs at the end of its budget) has none: its row is read
+  from ``metrics.jsonl`` and the test metrics of its best checkpoint in ``test-at-stop.json``,
+  and its epochs read "N of M, stopped";
+- an ensemble's ``test.json`` (``recdiff evaluate RUN... --json``), with its ``val.json``
+  beside it when it was validated;
+- ``mean:RUN,RUN,...``: mean ± sample standard deviation over those runs;
+- ``popularity:RUN``: the popularity baseline that run's ``results.json`` recorded;
+- ``paper:NAME``: a published figure (``PAPERS``), which no file here holds.
+
+Each row has the label (the last path part unless ``--label`` gives one per row), HR@K and
+NDCG@K of the split, ``--val``'s best validation HR@10 and NDCG@10, then the ``--columns``:
+the best epoch, the epochs run and the minutes spent (training and validation).
+
+``--docs`` checks every table of a page between ``<!-- table: python benchmarks/table.py ARGS -->``
+and ``<!-- /table -->`` against what ARGS prints now, and names each row that differs;
+``--write`` rewrites those tables instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
+import re
+import shlex
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +41,19 @@ import yaml
 from recdiff.training.rundir import read_metrics
 
 METRICS = ("hr@5", "hr@10", "hr@20", "ndcg@5", "ndcg@10", "ndcg@20")
+COLUMNS = {"best": "best epoch", "epochs": "epochs", "minutes": "minutes"}
+REPO = Path(__file__).resolve().parent.parent
+PAPERS: dict[str, tuple[float, ...]] = {  # test HR@5, @10, @20, NDCG@5, @10, @20 published by DiffuRec (TOIS 2023), DiffuRecSys
+    "diffurec-beauty": (0.0557, 0.0790, 0.1110, 0.0400, 0.0475, 0.0556),
+    "diffurecsys-beauty": (0.0667, 0.0980, 0.1400, 0.0458, 0.0559, 0.0665),
+    "diffurec-ml-1m": (0.1797, 0.2626, 0.3679, 0.1212, 0.1479, 0.1744),
+    "diffurecsys-ml-1m": (0.1957, 0.2843, 0.3958, 0.1319, 0.1605, 0.1886),
+}
+FENCED = re.compile(r"^```.*?^```", re.DOTALL | re.MULTILINE)
+MARKED = re.compile(r"<!-- table: (?P<command>.*?) -->\n(?P<body>.*?)<!-- /table -->", re.DOTALL)
 
 
-def stopped_results(run_dir: Path) -> tuple[dict, list[str]]:
+def stopped_results(run_dir: Path) -> tuple[dict, dict[str, str]]:
     """The results of a run stopped early: its validations so far and the test of its best checkpoint."""
     spec = yaml.safe_load((run_dir / "spec.yaml").read_text())
     metric = spec["eval"]["metric"]
@@ -34,53 +61,129 @@ def stopped_results(run_dir: Path) -> tuple[dict, list[str]]:
     evals = [r for r in rows if r.get("event") == "eval" and r.get("split") == "val"]
     best = max(evals, key=lambda r: r[metric])
     results = {"val": best, "test": json.loads((run_dir / "test-at-stop.json").read_text())}
-    epochs = f"{len(evals)} of {spec['train']['epochs']}, stopped"
-    return results, [str(best["epoch"]), epochs, f"{evals[-1]['elapsed'] / 60:.0f}"]
+    runs = {"best": str(best["epoch"]), "epochs": f"{len(evals)} of {spec['train']['epochs']}, stopped",
+            "minutes": f"{evals[-1]['elapsed'] / 60:.0f}"}
+    return results, runs
 
 
-def row(run_dir: Path, split: str, with_val: bool, label: str) -> str:
-    if run_dir.is_dir() and not (run_dir / "results.json").is_file() and (run_dir / "test-at-stop.json").is_file():
-        results, runs = stopped_results(run_dir)
-    elif run_dir.is_dir():
-        results = json.loads((run_dir / "results.json").read_text())
-        runs = [str(results["best_epoch"]), str(results["epochs_run"]), f"{results['train_seconds'] / 60:.0f}"]
-    else:  # an ensemble's `recdiff evaluate --json` output: <split>.json, with val.json beside it if validated
-        val = run_dir.parent / "val.json"
-        results = {"val": json.loads(val.read_text()) if val.is_file() else {}, split: json.loads(run_dir.read_text())}
-        runs = ["", "", ""]
-    cells = [label, *(f"{results[split][m]:.4f}" for m in METRICS)]
-    if with_val:
-        cells += [f"{results['val'].get('hr@10', float('nan')):.4f}", f"{results['val'].get('ndcg@10', float('nan')):.4f}"]
-    return "| " + " | ".join(cells + runs) + " |"
+def results_of(path: Path, split: str) -> tuple[dict, dict[str, str]]:
+    """A run directory's or an ensemble evaluation's results, and its best epoch, epochs and minutes."""
+    if path.is_dir() and not (path / "results.json").is_file() and (path / "test-at-stop.json").is_file():
+        return stopped_results(path)
+    if path.is_dir():
+        results = json.loads((path / "results.json").read_text())
+        runs = {"best": str(results["best_epoch"]), "epochs": str(results["epochs_run"]),
+                "minutes": f"{results['train_seconds'] / 60:.0f}"}
+        return results, runs
+    val = path.parent / "val.json"  # an ensemble's `recdiff evaluate --json` output: <split>.json, with val.json if validated
+    return {"val": json.loads(val.read_text()) if val.is_file() else {}, split: json.loads(path.read_text())}, {}
+
+
+def cells(source: str, split: str, root: Path) -> dict[str, str]:
+    """One row's cells by column (metric names, ``val hr@10``, ``val ndcg@10`` and ``COLUMNS``); absent ones are empty."""
+    kind, _, rest = source.partition(":")
+    if kind == "paper":
+        return {m: f"{v:.4f}" for m, v in zip(METRICS, PAPERS[rest])}
+    if kind == "popularity":
+        results = json.loads((root / rest / "results.json").read_text())
+        return {m: f"{results['popularity'][split][m]:.4f}" for m in METRICS}
+    if kind == "mean":
+        values = [results_of(root / run, split)[0][split] for run in rest.split(",")]
+        return {m: f"{np.mean(c):.4f} ± {np.std(c, ddof=1):.4f}" for m in METRICS for c in [[v[m] for v in values]]}
+    results, runs = results_of(root / source, split)
+    row = {m: f"{results[split][m]:.4f}" for m in METRICS} | runs
+    val = results["val"]
+    return row | ({f"val {m}": f"{val[m]:.4f}" for m in ("hr@10", "ndcg@10")} if val else {})
+
+
+def default_label(source: str) -> str:
+    if source.startswith("mean:"):
+        return f"mean ± std ({len(source.split(','))} runs)"
+    return Path(source.partition(":")[2] if source.startswith(("paper:", "popularity:")) else source).name
+
+
+def table(argv: list[str], root: Path = Path(".")) -> list[str]:
+    """The table's lines for ``argv`` (the command line without the script), run paths taken from ``root``."""
+    parser = argparse.ArgumentParser(prog="benchmarks/table.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("rows", nargs="+")
+    parser.add_argument("--split", default="test", choices=["val", "test"])
+    parser.add_argument("--val", action="store_true", help="Add the best validation HR@10 and NDCG@10.")
+    parser.add_argument("--label", action="append", default=[], help="Row label, one per row in order.")
+    parser.add_argument("--mean", action="store_true", help="End with a row of mean ± sample std over the runs.")
+    parser.add_argument("--header", default="run", help="The first column's heading.")
+    parser.add_argument("--columns", default="best,epochs,minutes", help="Comma-separated, from: " + ", ".join(COLUMNS))
+    parser.add_argument("--metrics", default=",".join(METRICS), help="Comma-separated, from: " + ", ".join(METRICS))
+    parser.add_argument("--in", dest="folder", type=Path, default=Path("."), help="The folder row paths are relative to.")
+    args = parser.parse_intermixed_args(argv)  # so that each --label may follow its row
+    root = root / args.folder
+    rows = args.rows + (["mean:" + ",".join(args.rows)] if args.mean else [])
+    if args.label and len(args.label) not in (len(args.rows), len(rows)):
+        raise SystemExit("give one --label per row, or none")
+    labels = args.label + [default_label(row) for row in rows[len(args.label):]]
+    columns = args.metrics.split(",") + (["val hr@10", "val ndcg@10"] if args.val else [])
+    columns += filter(None, args.columns.split(","))
+    header = [args.header, *(COLUMNS.get(c, c.replace("hr", "HR").replace("ndcg", "NDCG")) for c in columns)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" + "---:|" * (len(header) - 1)]
+    for source, label in zip(rows, labels):
+        row = cells(source, args.split, root)
+        lines.append("| " + " | ".join([label, *(row.get(c, "") for c in columns)]) + " |")
+    return lines
+
+
+def marked_tables(text: str) -> list[tuple[re.Match[str], list[str]]]:
+    """Each marked table of a page and the argv of its command (the command must run this script)."""
+    fences = [fence.span() for fence in FENCED.finditer(text)]
+    found = []
+    for match in MARKED.finditer(text):
+        if any(start <= match.start() < end for start, end in fences):  # an example of a marker, not a table
+            continue
+        command = shlex.split(match["command"])
+        if command[:2] != ["python", "benchmarks/table.py"]:
+            raise SystemExit(f"a marked table's command must start with 'python benchmarks/table.py': {match['command']}")
+        found.append((match, command[2:]))
+    return found
+
+
+def check_docs(doc: Path, write: bool = False, root: Path = REPO) -> list[str]:
+    """Where ``doc``'s marked tables differ from their files, one entry per differing run of rows; ``write`` rewrites them."""
+    text = doc.read_text(encoding="utf-8")
+    differences: list[str] = []
+    pieces: list[str] = []
+    end = 0
+    for match, argv in marked_tables(text):
+        expected = table(argv, root)
+        found = match["body"].strip("\n").split("\n")
+        first = text.count("\n", 0, match.start("body")) + 1
+        headings = re.findall(r"^#+ (.*)$", text[: match.start()], re.MULTILINE)
+        name = f"{doc}, the table under '{headings[-1] if headings else doc.name}'"
+        for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, found, expected, autojunk=False).get_opcodes():
+            if tag != "equal":
+                page = "".join(f"\n    line {first + i}: {found[i]}" for i in range(i1, i2)) or " (nothing)"
+                files = "".join(f"\n    {row}" for row in expected[j1:j2]) or " (nothing)"
+                differences.append(f"{name}: the page has{page}\n  the files give{files}")
+        pieces += [text[end : match.start("body")], "\n".join(expected) + "\n"]
+        end = match.end("body")
+    if write:
+        doc.write_text("".join(pieces) + text[end:], encoding="utf-8")
+    return differences
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("runs", nargs="+", type=Path)
-    parser.add_argument("--split", default="test", choices=["val", "test"])
-    parser.add_argument("--val", action="store_true", help="Add the best validation HR@10 and NDCG@10.")
-    parser.add_argument("--label", action="append", default=[], help="Row label, one per run in order.")
-    parser.add_argument("--mean", action="store_true", help="Add a row of mean ± sample std over the runs.")
-    args = parser.parse_args(argv)
-    if args.label and len(args.label) != len(args.runs):
-        raise SystemExit("give one --label per run, or none")
-    labels = args.label or [run.name for run in args.runs]
-    header = ["run", *(m.upper() for m in METRICS)]
-    if args.val:
-        header += ["val HR@10", "val NDCG@10"]
-    header += ["best epoch", "epochs", "minutes"]
-    print("| " + " | ".join(header) + " |")
-    print("|" + "---|" + "---:|" * (len(header) - 1))
-    for run, label in zip(args.runs, labels):
-        print(row(run, args.split, args.val, label))
-    if args.mean:
-        values = [json.loads((run / "results.json").read_text())[args.split] for run in args.runs]
-        cells = []
-        for metric in METRICS:
-            column = np.array([v[metric] for v in values])
-            cells.append(f"{column.mean():.4f} ± {column.std(ddof=1):.4f}")
-        cells = [f"mean ± std ({len(values)} runs)", *cells]
-        print("| " + " | ".join(cells + [""] * (len(header) - len(cells))) + " |")
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--docs"]:
+        parser = argparse.ArgumentParser(prog="benchmarks/table.py --docs")
+        parser.add_argument("--docs", type=Path, nargs="+", required=True, help="Pages whose marked tables to check.")
+        parser.add_argument("--write", action="store_true", help="Rewrite the marked tables from the files.")
+        args = parser.parse_args(argv)
+        differences = [d for doc in args.docs for d in check_docs(doc, args.write)]
+        if differences:
+            print(("rewritten from the files:\n" if args.write else "") + "\n".join(differences))
+        else:
+            print("every marked table agrees with its files")
+        if differences and not args.write:
+            raise SystemExit(1)
+        return
+    print("\n".join(table(argv)))
 
 
 if __name__ == "__main__":

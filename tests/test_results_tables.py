@@ -1,0 +1,58 @@
+"""The result tables in the docs are generated from the run files under benchmarks/results, so they cannot drift apart."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+MARKED_DOCS = [doc for doc in DOCS if "<!-- table: " in doc.read_text(encoding="utf-8")]
+
+
+@pytest.fixture(scope="module")
+def table() -> ModuleType:
+    """benchmarks/table.py, which is a script, not part of the package."""
+    spec = importlib.util.spec_from_file_location("benchmarks_table", ROOT / "benchmarks" / "table.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_results_page_has_generated_tables() -> None:
+    assert ROOT / "docs" / "results.md" in MARKED_DOCS
+
+
+@pytest.mark.parametrize("doc", MARKED_DOCS, ids=lambda doc: doc.name)
+def test_every_marked_table_agrees_with_its_files(table: ModuleType, doc: Path) -> None:
+    differences = table.check_docs(doc)
+    assert not differences, "regenerate with `python benchmarks/table.py --docs PAGE --write`:\n" + "\n".join(differences)
+
+
+def test_an_altered_number_is_found_and_named(table: ModuleType, tmp_path: Path) -> None:
+    page = (ROOT / "docs" / "results.md").read_text(encoding="utf-8")
+    row = "| recdiff `diffurec`, seed 43 | 0.0490 | 0.0700 |"
+    altered = page.replace(row, row.replace("0.0700", "0.0701"), 1)
+    assert altered != page
+    doc = tmp_path / "results.md"
+    doc.write_text(altered, encoding="utf-8")
+    differences = table.check_docs(doc)
+    assert len(differences) == 1
+    assert "the table under 'Paper protocol'" in differences[0]
+    assert row.replace("0.0700", "0.0701") in differences[0] and row in differences[0]
+    table.check_docs(doc, write=True)
+    assert doc.read_text(encoding="utf-8") == page
+
+
+def test_a_missing_row_is_found(table: ModuleType, tmp_path: Path) -> None:
+    page = (ROOT / "docs" / "results.md").read_text(encoding="utf-8")
+    doc = tmp_path / "results.md"
+    doc.write_text(re.sub(r"\| popularity baseline .*\n", "", page, count=1), encoding="utf-8")
+    differences = table.check_docs(doc)
+    assert len(differences) == 1 and "the page has (nothing)" in differences[0] and "| popularity baseline |" in differences[0]
+
