@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+import torch
+
+from recdiff.training.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -56,3 +60,16 @@ def test_a_missing_row_is_found(table: ModuleType, tmp_path: Path) -> None:
     differences = table.check_docs(doc)
     assert len(differences) == 1 and "the page has (nothing)" in differences[0] and "| popularity baseline |" in differences[0]
 
+
+
+def test_every_kept_run_has_its_environment(tmp_path: Path) -> None:
+    """Each run's env.json has the keys recdiff writes; one rebuilt later says so and where its fields came from."""
+    RunDir(tmp_path).write_env(torch.device("cpu"), seed=0)
+    keys = set(json.loads((tmp_path / "env.json").read_text()))
+    runs = sorted(spec.parent for spec in (ROOT / "benchmarks" / "results").rglob("spec.yaml"))
+    assert runs and [run for run in runs if not (run / "env.json").is_file()] == []
+    for run in runs:
+        env = json.loads((run / "env.json").read_text())
+        rebuilt = env.get("reconstructed") is True and bool(env.get("note"))
+        assert set(env) - keys <= ({"reconstructed", "note", "added_in_commit"} if rebuilt else set()), run
+        assert keys <= set(env), run
