@@ -2,6 +2,8 @@
 
     python benchmarks/table.py ROW [--label NAME] [ROW [--label NAME] ...] [--split test] [--val] [--mean]
         [--header NAME] [--columns best,epochs,minutes] [--in FOLDER]
+    python benchmarks/table.py --compare COMPARE.json [--label A --label B]
+    python benchmarks/table.py --groups analysis.json [--label NAME ...] [--metrics hr@10,ndcg@10]
     python benchmarks/table.py --docs docs/results.md [--write]
 
 Each ROW is one table row, in order (paths relative to ``--in``):
@@ -17,8 +19,11 @@ Each ROW is one table row, in order (paths relative to ``--in``):
 - ``paper:NAME``: a published figure (``PAPERS``), which no file here holds.
 
 Each row has the label (the last path part unless ``--label`` gives one per row), HR@K and
-NDCG@K of the split, ``--val``'s best validation HR@10 and NDCG@10, then the ``--columns``:
+NDCG@K of the split (``--metrics`` picks which), ``--val``'s best validation HR@10 and NDCG@10, then the ``--columns``:
 the best epoch, the epochs run and the minutes spent (training and validation).
+
+``--compare`` tabulates the paired t-test of two groups of seeds that ``recdiff compare --json``
+wrote, metric by metric; ``--groups`` the user groups of ``recdiff analyze``'s ``analysis.json``.
 
 ``--docs`` checks every table of a page between ``<!-- table: python benchmarks/table.py ARGS -->``
 and ``<!-- /table -->`` against what ARGS prints now, and names each row that differs;
@@ -105,7 +110,7 @@ def default_label(source: str) -> str:
 def table(argv: list[str], root: Path = Path(".")) -> list[str]:
     """The table's lines for ``argv`` (the command line without the script), run paths taken from ``root``."""
     parser = argparse.ArgumentParser(prog="benchmarks/table.py", description=__doc__.split("\n\n")[0])
-    parser.add_argument("rows", nargs="+")
+    parser.add_argument("rows", nargs="*")
     parser.add_argument("--split", default="test", choices=["val", "test"])
     parser.add_argument("--val", action="store_true", help="Add the best validation HR@10 and NDCG@10.")
     parser.add_argument("--label", action="append", default=[], help="Row label, one per row in order.")
@@ -114,20 +119,55 @@ def table(argv: list[str], root: Path = Path(".")) -> list[str]:
     parser.add_argument("--columns", default="best,epochs,minutes", help="Comma-separated, from: " + ", ".join(COLUMNS))
     parser.add_argument("--metrics", default=",".join(METRICS), help="Comma-separated, from: " + ", ".join(METRICS))
     parser.add_argument("--in", dest="folder", type=Path, default=Path("."), help="The folder row paths are relative to.")
+    parser.add_argument("--compare", type=Path, help="Instead of rows: the paired t-test `recdiff compare --json` wrote.")
+    parser.add_argument("--groups", type=Path, help="Instead of rows: the groups of `recdiff analyze`'s analysis.json.")
     args = parser.parse_intermixed_args(argv)  # so that each --label may follow its row
     root = root / args.folder
+    metrics = args.metrics.split(",")
+    if args.compare:
+        return compare_table(json.loads((root / args.compare).read_text()), metrics, args.label)
+    if args.groups:
+        return groups_table(json.loads((root / args.groups).read_text()), metrics, args.label, args.header)
+    if not args.rows:
+        parser.error("give the rows, --compare or --groups")
     rows = args.rows + (["mean:" + ",".join(args.rows)] if args.mean else [])
     if args.label and len(args.label) not in (len(args.rows), len(rows)):
         raise SystemExit("give one --label per row, or none")
     labels = args.label + [default_label(row) for row in rows[len(args.label):]]
-    columns = args.metrics.split(",") + (["val hr@10", "val ndcg@10"] if args.val else [])
+    columns = metrics + (["val hr@10", "val ndcg@10"] if args.val else [])
     columns += filter(None, args.columns.split(","))
-    header = [args.header, *(COLUMNS.get(c, c.replace("hr", "HR").replace("ndcg", "NDCG")) for c in columns)]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" + "---:|" * (len(header) - 1)]
-    for source, label in zip(rows, labels):
-        row = cells(source, args.split, root)
-        lines.append("| " + " | ".join([label, *(row.get(c, "") for c in columns)]) + " |")
-    return lines
+    header = [args.header, *(COLUMNS.get(c, title(c)) for c in columns)]
+    body = [[label, *(cells(row, args.split, root).get(c, "") for c in columns)] for row, label in zip(rows, labels)]
+    return markdown(header, body)
+
+
+def compare_table(compare: dict, metrics: list[str], labels: list[str]) -> list[str]:
+    """Two groups of seeds, metric by metric: mean ± std of each, the difference and the paired t-test's p."""
+    a, b = labels or [compare["a"]["name"], compare["b"]["name"]]
+    degrees = {test["df"] for test in compare["metrics"].values()}.pop()
+    rows = [[title(m), f"{t['a_mean']:.4f} ± {t['a_std']:.4f}", f"{t['b_mean']:.4f} ± {t['b_std']:.4f}",
+             f"{t['difference']:.4f}", f"{t['p']:.3f}"] for m in metrics for t in [compare["metrics"][m]]]
+    return markdown(["metric", a, b, "difference", f"p (paired t, {degrees} df)"], rows)
+
+
+def groups_table(analysis: dict, metrics: list[str], labels: list[str], header: str) -> list[str]:
+    """The metrics of each group of users `recdiff analyze` formed (target popularity, then history length)."""
+    groups = [group for kind in analysis["groups"].values() for group in kind]
+    if labels and len(labels) != len(groups):
+        raise SystemExit(f"give one --label per group ({len(groups)}), or none")
+    rows = [[label, f"{g['count']:,}", *(f"{g[m]:.4f}" for m in metrics)]
+            for g, label in zip(groups, labels or [g["group"] for g in groups])]
+    return markdown([header, "users", *map(title, metrics)], rows)
+
+
+def title(metric: str) -> str:
+    return metric.replace("hr", "HR").replace("ndcg", "NDCG")
+
+
+def markdown(header: list[str], rows: list[list[str]]) -> list[str]:
+    """A markdown table, the first column left-aligned and the others right-aligned."""
+    lines = ["| " + " | ".join(row) + " |" for row in [header, *rows]]
+    return [lines[0], "|---|" + "---:|" * (len(header) - 1), *lines[1:]]
 
 
 def marked_tables(text: str) -> list[tuple[re.Match[str], list[str]]]:
