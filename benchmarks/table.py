@@ -20,7 +20,9 @@ Each ROW is one table row, in order (paths relative to ``--in``):
 
 Each row has the label (the last path part unless ``--label`` gives one per row), HR@K and
 NDCG@K of the split (``--metrics`` picks which), ``--val``'s best validation HR@10 and NDCG@10, then the ``--columns``:
-the best epoch, the epochs run and the minutes spent (training and validation).
+the best epoch, the epochs run and the minutes spent (training and validation), and from the
+validation curve of ``--curve`` (``benchmarks/curves.py``): its value at epoch N (``epoch:N``),
+the epoch and minutes it first reached a level (``reach:LEVEL``) and its highest value (``peak``).
 
 ``--compare`` tabulates the paired t-test of two groups of seeds that ``recdiff compare --json``
 wrote, metric by metric; ``--groups`` the user groups of ``recdiff analyze``'s ``analysis.json``.
@@ -42,6 +44,7 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+from curves import curve  # benchmarks/curves.py, beside this script
 
 from recdiff.training.rundir import read_metrics
 
@@ -101,6 +104,24 @@ def cells(source: str, split: str, root: Path) -> dict[str, str]:
     return row | ({f"val {m}": f"{val[m]:.4f}" for m in ("hr@10", "ndcg@10")} if val else {})
 
 
+def curve_cells(run: Path, columns: list[str], metric: str) -> dict[str, str]:
+    """The ``epoch:N``, ``reach:LEVEL`` and ``peak`` cells, from the run's validation curve as curves.py reads it."""
+    reach = [c for c in columns if c.startswith("reach:")]
+    found = curve(run, metric, [float(c.partition(":")[2]) for c in reach])
+    by_epoch = {p["epoch"]: p[metric] for p in found["points"]}
+    last = found["points"][-1]
+    never = f"never ({last['epoch']} epochs, {last['seconds'] / 60:.1f} min)"
+    row = {c: f"{by_epoch[int(c.partition(':')[2])]:.4f}" for c in columns if c.startswith("epoch:")}
+    row |= {c: f"epoch {r['epoch']}, {r['seconds'] / 60:.1f} min" if r["epoch"] else never for c, r in zip(reach, found["reach"])}
+    return row | {"peak": f"{found['best']:.4f}"}
+
+
+def heading(column: str, metric: str) -> str:
+    kind, _, value = column.partition(":")
+    named = {"epoch": f"epoch {value}", "reach": f"val {title(metric)} first at {value}", "peak": f"highest val {title(metric)}"}
+    return named.get(kind) or COLUMNS.get(column) or title(column)
+
+
 def default_label(source: str) -> str:
     if source.startswith("mean:"):
         return f"mean ± std ({len(source.split(','))} runs)"
@@ -116,14 +137,16 @@ def table(argv: list[str], root: Path = Path(".")) -> list[str]:
     parser.add_argument("--label", action="append", default=[], help="Row label, one per row in order.")
     parser.add_argument("--mean", action="store_true", help="End with a row of mean ± sample std over the runs.")
     parser.add_argument("--header", default="run", help="The first column's heading.")
-    parser.add_argument("--columns", default="best,epochs,minutes", help="Comma-separated, from: " + ", ".join(COLUMNS))
+    parser.add_argument("--columns", default="best,epochs,minutes",
+                        help="Comma-separated, from: " + ", ".join(COLUMNS) + "; epoch:N, reach:LEVEL, peak from the --curve")
+    parser.add_argument("--curve", default="hr@10", help="The validation metric of the epoch:, reach: and peak columns.")
     parser.add_argument("--metrics", default=",".join(METRICS), help="Comma-separated, from: " + ", ".join(METRICS))
     parser.add_argument("--in", dest="folder", type=Path, default=Path("."), help="The folder row paths are relative to.")
     parser.add_argument("--compare", type=Path, help="Instead of rows: the paired t-test `recdiff compare --json` wrote.")
     parser.add_argument("--groups", type=Path, help="Instead of rows: the groups of `recdiff analyze`'s analysis.json.")
     args = parser.parse_intermixed_args(argv)  # so that each --label may follow its row
     root = root / args.folder
-    metrics = args.metrics.split(",")
+    metrics = [m for m in args.metrics.split(",") if m]
     if args.compare:
         return compare_table(json.loads((root / args.compare).read_text()), metrics, args.label)
     if args.groups:
@@ -136,9 +159,14 @@ def table(argv: list[str], root: Path = Path(".")) -> list[str]:
     labels = args.label + [default_label(row) for row in rows[len(args.label):]]
     columns = metrics + (["val hr@10", "val ndcg@10"] if args.val else [])
     columns += filter(None, args.columns.split(","))
-    header = [args.header, *(COLUMNS.get(c, title(c)) for c in columns)]
-    body = [[label, *(cells(row, args.split, root).get(c, "") for c in columns)] for row, label in zip(rows, labels)]
-    return markdown(header, body)
+    on_curve = [c for c in columns if c == "peak" or c.startswith(("epoch:", "reach:"))]
+    body = []
+    for row, label in zip(rows, labels):
+        found = cells(row, args.split, root)
+        if on_curve and (root / row).is_dir():
+            found |= curve_cells(root / row, on_curve, args.curve)
+        body.append([label, *(found.get(c, "") for c in columns)])
+    return markdown([args.header, *(heading(c, args.curve) for c in columns)], body)
 
 
 def compare_table(compare: dict, metrics: list[str], labels: list[str]) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -20,11 +21,15 @@ MARKED_DOCS = [doc for doc in DOCS if "<!-- table: " in doc.read_text(encoding="
 
 @pytest.fixture(scope="module")
 def table() -> ModuleType:
-    """benchmarks/table.py, which is a script, not part of the package."""
+    """benchmarks/table.py, a script that imports curves.py beside it, as it is run: with benchmarks/ on the path."""
     spec = importlib.util.spec_from_file_location("benchmarks_table", ROOT / "benchmarks" / "table.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
     return module
 
 
