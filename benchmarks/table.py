@@ -28,8 +28,9 @@ the epoch and minutes it first reached a level (``reach:LEVEL``) and its highest
 wrote, metric by metric; ``--groups`` the user groups of ``recdiff analyze``'s ``analysis.json``.
 
 ``--docs`` checks every table of a page between ``<!-- table: python benchmarks/table.py ARGS -->``
-and ``<!-- /table -->`` against what ARGS prints now, and names each row that differs;
-``--write`` rewrites those tables instead.
+(or ``benchmarks/side_by_side.py``, the other table generator, ``GENERATORS``) and ``<!-- /table -->``
+against what the command prints now, and names each row that differs; ``--write`` rewrites those
+tables instead.
 """
 
 from __future__ import annotations
@@ -40,9 +41,11 @@ import json
 import re
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import side_by_side  # benchmarks/side_by_side.py, beside this script
 import yaml
 from curves import curve  # benchmarks/curves.py, beside this script
 
@@ -198,17 +201,17 @@ def markdown(header: list[str], rows: list[list[str]]) -> list[str]:
     return [lines[0], "|---|" + "---:|" * (len(header) - 1), *lines[1:]]
 
 
-def marked_tables(text: str) -> list[tuple[re.Match[str], list[str]]]:
-    """Each marked table of a page and the argv of its command (the command must run this script)."""
+def marked_tables(text: str) -> list[tuple[re.Match[str], Callable[[list[str], Path], list[str]], list[str]]]:
+    """Each marked table of a page, the generator its command runs, and the command's arguments."""
     fences = [fence.span() for fence in FENCED.finditer(text)]
     found = []
     for match in MARKED.finditer(text):
         if any(start <= match.start() < end for start, end in fences):  # an example of a marker, not a table
             continue
         command = shlex.split(match["command"])
-        if command[:2] != ["python", "benchmarks/table.py"]:
-            raise SystemExit(f"a marked table's command must start with 'python benchmarks/table.py': {match['command']}")
-        found.append((match, command[2:]))
+        if command[0] != "python" or command[1] not in GENERATORS:
+            raise SystemExit(f"a marked table's command must be 'python' and one of {', '.join(GENERATORS)}: {match['command']}")
+        found.append((match, GENERATORS[command[1]], command[2:]))
     return found
 
 
@@ -218,8 +221,8 @@ def check_docs(doc: Path, write: bool = False, root: Path = REPO) -> list[str]:
     differences: list[str] = []
     pieces: list[str] = []
     end = 0
-    for match, argv in marked_tables(text):
-        expected = table(argv, root)
+    for match, generate, argv in marked_tables(text):
+        expected = generate(argv, root)
         found = match["body"].strip("\n").split("\n")
         first = text.count("\n", 0, match.start("body")) + 1
         headings = re.findall(r"^#+ (.*)$", text[: match.start()], re.MULTILINE)
@@ -234,6 +237,12 @@ def check_docs(doc: Path, write: bool = False, root: Path = REPO) -> list[str]:
     if write:
         doc.write_text("".join(pieces) + text[end:], encoding="utf-8")
     return differences
+
+
+GENERATORS: dict[str, Callable[[list[str], Path], list[str]]] = {
+    "benchmarks/table.py": table,
+    "benchmarks/side_by_side.py": side_by_side.table,  # the original code's log beside a run's, epoch by epoch
+}
 
 
 def main(argv: list[str] | None = None) -> None:
