@@ -2,6 +2,7 @@
 
     python benchmarks/table.py ROW [--label NAME] [ROW [--label NAME] ...] [--split test] [--val] [--mean]
         [--header NAME] [--columns best,epochs,minutes] [--in FOLDER]
+    python benchmarks/table.py --settings SAMPLERS.json [--label NAME ...]
     python benchmarks/table.py --compare COMPARE.json [--label A --label B]
     python benchmarks/table.py --groups analysis.json [--label NAME ...] [--metrics hr@10,ndcg@10]
     python benchmarks/table.py --docs docs/results.md [--write]
@@ -24,6 +25,11 @@ the best epoch, the epochs run and the minutes spent (training and validation), 
 validation curve of ``--curve`` (``benchmarks/curves.py``): its value at epoch N (``epoch:N``),
 the epoch and minutes it first reached a level (``reach:LEVEL``) and its highest value (``peak``).
 
+A `benchmarks/speed.py --json` result is a row too, with the columns ``train`` (examples/s),
+``infer:SAMPLER`` (users/s) and ``rss`` (peak resident memory); ``original:NAME`` rows give the
+original code's throughput (``ORIGINAL``), and each speed row below one gives its ratio to it.
+
+``--settings`` tabulates the inference settings ``benchmarks/samplers.py --json`` evaluated on one run;
 ``--compare`` tabulates the paired t-test of two groups of seeds that ``recdiff compare --json``
 wrote, metric by metric; ``--groups`` the user groups of ``recdiff analyze``'s ``analysis.json``.
 
@@ -61,6 +67,10 @@ PAPERS: dict[str, tuple[float, ...]] = {  # test HR@5, @10, @20, NDCG@5, @10, @2
     "diffurecsys-ml-1m": (0.1957, 0.2843, 0.3958, 0.1319, 0.1605, 0.1886),
 }
 FENCED = re.compile(r"^```.*?^```", re.DOTALL | re.MULTILINE)
+ORIGINAL = {  # the original research code, timed by hand on the same CPU and settings (2026-11-27); no file holds these
+    "diffurec": {"train": 144.0, "infer:ddpm": 34.0},
+    "diffurecsys": {"train": 62.0, "infer:ddpm": 13.0},
+}
 MARKED = re.compile(r"<!-- table: (?P<command>.*?) -->\n(?P<body>.*?)<!-- /table -->", re.DOTALL)
 
 
@@ -107,6 +117,18 @@ def cells(source: str, split: str, root: Path) -> dict[str, str]:
     return row | ({f"val {m}": f"{val[m]:.4f}" for m in ("hr@10", "ndcg@10")} if val else {})
 
 
+def speed_figures(source: str, root: Path) -> dict[str, float] | None:
+    """The throughput of an ``original:NAME`` row or of a `benchmarks/speed.py --json` result, by column; None for other rows."""
+    if source.startswith("original:"):
+        return ORIGINAL[source.partition(":")[2]]
+    path = root / source
+    result = json.loads(path.read_text()) if path.suffix == ".json" and path.is_file() else {}
+    if "train_examples_per_s" not in result:
+        return None
+    infer = {f"infer:{sampler}": value for sampler, value in result["infer_users_per_s"].items()}
+    return {"train": result["train_examples_per_s"], "rss": result["peak_rss_mib"], **infer}
+
+
 def curve_cells(run: Path, columns: list[str], metric: str) -> dict[str, str]:
     """The ``epoch:N``, ``reach:LEVEL`` and ``peak`` cells, from the run's validation curve as curves.py reads it."""
     reach = [c for c in columns if c.startswith("reach:")]
@@ -121,7 +143,8 @@ def curve_cells(run: Path, columns: list[str], metric: str) -> dict[str, str]:
 
 def heading(column: str, metric: str) -> str:
     kind, _, value = column.partition(":")
-    named = {"epoch": f"epoch {value}", "reach": f"val {title(metric)} first at {value}", "peak": f"highest val {title(metric)}"}
+    named = {"epoch": f"epoch {value}", "reach": f"val {title(metric)} first at {value}", "peak": f"highest val {title(metric)}",
+             "train": "training, examples/s", "infer": f"inference, users/s, `{value}`", "rss": "peak resident memory"}
     return named.get(kind) or COLUMNS.get(column) or title(column)
 
 
@@ -147,6 +170,7 @@ def table(argv: list[str], root: Path = Path(".")) -> list[str]:
     parser.add_argument("--in", dest="folder", type=Path, default=Path("."), help="The folder row paths are relative to.")
     parser.add_argument("--compare", type=Path, help="Instead of rows: the paired t-test `recdiff compare --json` wrote.")
     parser.add_argument("--groups", type=Path, help="Instead of rows: the groups of `recdiff analyze`'s analysis.json.")
+    parser.add_argument("--settings", type=Path, help="Instead of rows: the settings `benchmarks/samplers.py --json` evaluated.")
     args = parser.parse_intermixed_args(argv)  # so that each --label may follow its row
     root = root / args.folder
     metrics = [m for m in args.metrics.split(",") if m]
@@ -154,8 +178,10 @@ def table(argv: list[str], root: Path = Path(".")) -> list[str]:
         return compare_table(json.loads((root / args.compare).read_text()), metrics, args.label)
     if args.groups:
         return groups_table(json.loads((root / args.groups).read_text()), metrics, args.label, args.header)
+    if args.settings:
+        return settings_table(json.loads((root / args.settings).read_text()), args.label, args.header)
     if not args.rows:
-        parser.error("give the rows, --compare or --groups")
+        parser.error("give the rows, --compare, --groups or --settings")
     rows = args.rows + (["mean:" + ",".join(args.rows)] if args.mean else [])
     if args.label and len(args.label) not in (len(args.rows), len(rows)):
         raise SystemExit("give one --label per row, or none")
@@ -164,8 +190,17 @@ def table(argv: list[str], root: Path = Path(".")) -> list[str]:
     columns += filter(None, args.columns.split(","))
     on_curve = [c for c in columns if c == "peak" or c.startswith(("epoch:", "reach:"))]
     body = []
+    against: dict[str, float] = {}  # the last original:NAME row, which the speed rows below it are compared to
     for row, label in zip(rows, labels):
-        found = cells(row, args.split, root)
+        figures = speed_figures(row, root)
+        if figures is None:
+            found = cells(row, args.split, root)
+        else:
+            found = {c: f"{v:,.0f}" + (" MiB" if c == "rss" else "") for c, v in figures.items()}
+            if row.startswith("original:"):
+                against = figures
+            if figures is not against:
+                found |= {c: f"{found[c]} ({figures[c] / against[c]:.0f}×)" for c in against if c in figures}
         if on_curve and (root / row).is_dir():
             found |= curve_cells(root / row, on_curve, args.curve)
         body.append([label, *(found.get(c, "") for c in columns)])
@@ -189,6 +224,17 @@ def groups_table(analysis: dict, metrics: list[str], labels: list[str], header: 
     rows = [[label, f"{g['count']:,}", *(f"{g[m]:.4f}" for m in metrics)]
             for g, label in zip(groups, labels or [g["group"] for g in groups])]
     return markdown([header, "users", *map(title, metrics)], rows)
+
+
+def settings_table(result: dict, labels: list[str], header: str) -> list[str]:
+    """Each inference setting `benchmarks/samplers.py --json` evaluated on one run: HR@10, NDCG@10, change from the first."""
+    settings = result["settings"]
+    if labels and len(labels) != len(settings):
+        raise SystemExit(f"give one --label per setting ({len(settings)}), or none")
+    rows = [[label, f"{s['metrics']['hr@10']:.4f}", f"{s['metrics']['ndcg@10']:.4f}",
+             f"{s['relative']['hr@10']:+.2%}, {s['relative']['ndcg@10']:+.2%}"]
+            for label, s in zip(labels or settings, settings.values())]
+    return markdown([header, "HR@10", "NDCG@10", f"vs {next(iter(settings))} (HR@10, NDCG@10)"], rows)
 
 
 def title(metric: str) -> str:
