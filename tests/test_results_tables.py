@@ -78,3 +78,13 @@ def test_every_kept_run_has_its_environment(tmp_path: Path) -> None:
         rebuilt = env.get("reconstructed") is True and bool(env.get("note"))
         assert set(env) - keys <= ({"reconstructed", "note", "added_in_commit"} if rebuilt else set()), run
         assert keys <= set(env), run
+
+
+def test_every_kept_folder_is_cited() -> None:
+    """benchmarks/results holds the evidence behind the docs and nothing else: each folder of files is named on a page,
+    as `name` or parent/name."""
+    text = "".join(doc.read_text(encoding="utf-8") for doc in DOCS)
+    results = ROOT / "benchmarks" / "results"
+    folders = {path.parent for path in results.rglob("*") if path.is_file()}
+    cited = {folder for folder in folders if f"`{folder.name}`" in text or f"{folder.parent.name}/{folder.name}" in text}
+    assert sorted(folders - cited) == []
