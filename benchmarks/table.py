@@ -66,12 +66,12 @@ PAPERS: dict[str, tuple[float, ...]] = {  # test HR@5, @10, @20, NDCG@5, @10, @2
     "diffurec-ml-1m": (0.1797, 0.2626, 0.3679, 0.1212, 0.1479, 0.1744),
     "diffurecsys-ml-1m": (0.1957, 0.2843, 0.3958, 0.1319, 0.1605, 0.1886),
 }
-FENCED = re.compile(r"^```.*?^```", re.DOTALL | re.MULTILINE)
 ORIGINAL = {  # the original research code, timed by hand on the same CPU and settings (2026-11-27); no file holds these
     "diffurec": {"train": 144.0, "infer:ddpm": 34.0},
     "diffurecsys": {"train": 62.0, "infer:ddpm": 13.0},
 }
 MARKED = re.compile(r"<!-- table: (?P<command>.*?) -->\n(?P<body>.*?)<!-- /table -->", re.DOTALL)
+FENCED = re.compile(r"^```.*?^```", re.DOTALL | re.MULTILINE)  # a code block, where a marker is only an example
 
 
 def stopped_results(run_dir: Path) -> tuple[dict, dict[str, str]]:
@@ -151,7 +151,7 @@ def heading(column: str, metric: str) -> str:
 def default_label(source: str) -> str:
     if source.startswith("mean:"):
         return f"mean ± std ({len(source.split(','))} runs)"
-    return Path(source.partition(":")[2] if source.startswith(("paper:", "popularity:")) else source).name
+    return Path(source.partition(":")[2] if source.startswith(("paper:", "popularity:", "original:")) else source).name
 
 
 def table(argv: list[str], root: Path = Path(".")) -> list[str]:
@@ -199,7 +199,7 @@ def table(argv: list[str], root: Path = Path(".")) -> list[str]:
             found = {c: f"{v:,.0f}" + (" MiB" if c == "rss" else "") for c, v in figures.items()}
             if row.startswith("original:"):
                 against = figures
-            if figures is not against:
+            else:
                 found |= {c: f"{found[c]} ({figures[c] / against[c]:.0f}×)" for c in against if c in figures}
         if on_curve and (root / row).is_dir():
             found |= curve_cells(root / row, on_curve, args.curve)
@@ -252,7 +252,7 @@ def marked_tables(text: str) -> list[tuple[re.Match[str], Callable[[list[str], P
     fences = [fence.span() for fence in FENCED.finditer(text)]
     found = []
     for match in MARKED.finditer(text):
-        if any(start <= match.start() < end for start, end in fences):  # an example of a marker, not a table
+        if any(start <= match.start() < end for start, end in fences):
             continue
         command = shlex.split(match["command"])
         if command[0] != "python" or command[1] not in GENERATORS:
