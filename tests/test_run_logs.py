@@ -20,11 +20,12 @@ from conftest import TINY, assert_clean_failure, flat, invoke, set_args, write_s
 from rich.console import Console
 
 import recdiff
+from recdiff import RecdiffError
 from recdiff.progress import Reporter, task
 from recdiff.registry import plugins, registry
 from recdiff.registry.plugins import Plugin, PluginStatus
 from recdiff.training import environment
-from recdiff.training.loggers import scalars
+from recdiff.training.loggers import CsvLogger, scalars
 from recdiff.training.rundir import read_metrics
 
 CLOCK = r"\d+:\d\d:\d\d"
@@ -188,6 +189,28 @@ def test_logger_names_are_checked_with_the_spec(tmp_path: Path, tiny_spec: Path)
     assert "train.loggers.1: Unknown logger component 'cvs'. Did you mean 'csv'?" in output
     output = assert_clean_failure(invoke("spec", "validate", tiny_spec, "--set", "train.loggers=[csv, csv]"))
     assert "names csv more than once" in flat(output)
+
+
+def test_a_record_with_a_field_the_csv_header_lacks_is_a_clear_error(tmp_path: Path) -> None:
+    logger = CsvLogger(recdiff.load_spec({}))
+    logger.open(tmp_path, [])
+    with pytest.raises(RecdiffError, match="'epoch' record has grad_norm, which metrics.csv has no column for"):
+        logger.log({"event": "epoch", "epoch": 1, "grad_norm": 2.0})
+
+
+def test_tensorboard_gets_the_metrics_jsonl_values_at_their_epochs(tmp_path: Path) -> None:
+    pytest.importorskip("tensorboard", reason="the tensorboard extra is not installed")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    spec = recdiff.load_spec({"name": "tb", "train": {"loggers": ["tensorboard"]}}, TINY)
+    recdiff.train(spec, tmp_path / "run", Console(file=io.StringIO()))
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
+    events.Reload()
+    val = [r for r in read_metrics(tmp_path / "run") if r["event"] == "eval" and r["split"] == "val"]
+    assert [(e.step, e.value) for e in events.Scalars("val/ndcg@10")] == [
+        (r["epoch"], pytest.approx(r["ndcg@10"])) for r in val]
+    assert [e.step for e in events.Scalars("train/loss")] == [1, 2]
+    assert len(events.Scalars("popularity/test/hr@10")) == 1
 
 
 def test_records_become_tensorboard_scalars_by_split_at_their_epoch() -> None:

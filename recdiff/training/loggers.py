@@ -95,8 +95,10 @@ class CsvLogger(MetricLogger):
             unknown = sorted(set(record) - set(self.columns))
             if unknown:
                 raise RunError(
-                    f"metrics.csv has no column for {', '.join(unknown)} (columns: {', '.join(self.columns)}); "
-                    f"its header is fixed when the run starts. Log these fields with the jsonl logger only."
+                    f"A {record.get('event')!r} record has {', '.join(unknown)}, which metrics.csv has no column for: "
+                    f"its header is fixed when the run starts ({', '.join(self.columns)}), and whatever logged the "
+                    f"record added fields to it. metrics.jsonl holds the record; remove 'csv' from train.loggers "
+                    f"to train without metrics.csv."
                 )
             writer.writerow(json.loads(jsontext.dumps(dict(record))))  # the values metrics.jsonl holds
         return text.getvalue()
