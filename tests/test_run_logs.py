@@ -161,6 +161,11 @@ def test_csv_after_a_kill_and_a_resume_has_each_record_once(tmp_path: Path, monk
     assert [r.get("epoch") for r in read_metrics(tmp_path / "run") if r["event"] == "epoch"] == [1, 2]
     lines = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
     (tmp_path / "run" / "metrics.csv").write_text("\n".join(lines[:-1]) + "\n")  # killed between the two logs
+    logged = (tmp_path / "run" / "metrics.jsonl").read_text()
+    (tmp_path / "run" / "metrics.jsonl").write_text(logged + '{"event": "ep')  # and while writing a line
+    output = assert_clean_failure(invoke("train", "--resume", tmp_path / "run"))
+    assert "metrics.jsonl has a line that is not JSON" in output and "Delete that line" in output
+    (tmp_path / "run" / "metrics.jsonl").write_text(logged)
 
     result = invoke("train", "--resume", tmp_path / "run")
     assert result.exit_code == 0, result.output

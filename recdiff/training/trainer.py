@@ -357,7 +357,14 @@ class Trainer:
     def _logged_so_far(self) -> list[dict[str, Any]]:
         """metrics.jsonl's records, less those of epochs after last.pt's and of a test: a run stopped after
         logging an epoch but before saving it trains and logs that epoch again when resumed."""
-        records = read_metrics(self.run.path)
+        try:
+            records = read_metrics(self.run.path)
+        except ValueError as error:  # a line cut short by a full disk or a kill
+            raise RunError(
+                f"Run '{self.run.path}' cannot be resumed: its metrics.jsonl has a line that is not JSON ({error}), "
+                f"most likely the last one, cut short when the run stopped. Delete that line (the resumed run logs "
+                f"its epoch again), then resume."
+            ) from None
         tests = [r for r in records if r.get("event") == "eval" and r.get("split") == "test"]
         kept = [r for r in records if r.get("epoch", 0) <= self.progress.epoch and r not in tests]
         if len(kept) < len(records):
