@@ -164,7 +164,8 @@ def test_csv_after_a_kill_and_a_resume_has_each_record_once(tmp_path: Path, monk
     logged = (tmp_path / "run" / "metrics.jsonl").read_text()
     (tmp_path / "run" / "metrics.jsonl").write_text(logged + '{"event": "ep')  # and while writing a line
     output = assert_clean_failure(invoke("train", "--resume", tmp_path / "run"))
-    assert "metrics.jsonl has a line that is not JSON" in output and "Delete that line" in output
+    torn = len(logged.splitlines()) + 1
+    assert f"metrics.jsonl has a line that is not JSON (line {torn}: " in output and "Delete that line" in output
     (tmp_path / "run" / "metrics.jsonl").write_text(logged)
 
     result = invoke("train", "--resume", tmp_path / "run")

@@ -362,8 +362,8 @@ class Trainer:
         except ValueError as error:  # a line cut short by a full disk or a kill
             raise RunError(
                 f"Run '{self.run.path}' cannot be resumed: its metrics.jsonl has a line that is not JSON ({error}), "
-                f"most likely the last one, cut short when the run stopped. Delete that line (the resumed run logs "
-                f"its epoch again), then resume."
+                f"most likely cut short when the run stopped. Delete that line (the resumed run logs its epoch "
+                f"again), then resume."
             ) from None
         tests = [r for r in records if r.get("event") == "eval" and r.get("split") == "test"]
         kept = [r for r in records if r.get("epoch", 0) <= self.progress.epoch and r not in tests]
