@@ -61,7 +61,8 @@ RECORD_COLUMNS = (
 
 
 def metric_names(ks: Sequence[int]) -> list[str]:
-    """The names of the metrics an evaluation with cut-offs ``ks`` reports, in their order."""
+    """The names of the metrics an evaluation with cut-offs ``ks`` reports, in their order (asked of
+    `RankingMetrics` itself, so metrics.csv's header follows whatever it reports)."""
     metrics = RankingMetrics(ks)
     metrics.add(torch.ones(1, dtype=torch.long))
     return list(metrics.compute())
@@ -81,16 +82,18 @@ class CsvLogger(MetricLogger):
 
     def open(self, run_dir: Path, history: Sequence[Record]) -> None:
         self.path = run_dir / "metrics.csv"
-        text = ",".join(self.columns) + "\n" + self._rows(history)
+        text = self._rows(history, header=True)
         write_atomic(self.path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
 
     def log(self, record: Record) -> None:
         assert self.path is not None, "open() comes before log()"
         append_line(self.path, self._rows([record]).removesuffix("\n"))
 
-    def _rows(self, records: Sequence[Record]) -> str:
+    def _rows(self, records: Sequence[Record], header: bool = False) -> str:
         text = io.StringIO()
         writer = csv.DictWriter(text, self.columns, lineterminator="\n")
+        if header:
+            writer.writeheader()
         for record in records:
             unknown = sorted(set(record) - set(self.columns))
             if unknown:
