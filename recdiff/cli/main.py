@@ -10,7 +10,15 @@ from rich.markup import escape
 from rich.table import Table
 
 from recdiff import jsontext
-from recdiff.cli.common import CodeOption, SetOption, console, friendly_errors, import_code_files, metrics_table
+from recdiff.cli.common import (
+    CodeOption,
+    SetOption,
+    console,
+    error_console,
+    friendly_errors,
+    import_code_files,
+    metrics_table,
+)
 from recdiff.cli.data import data_app
 from recdiff.errors import RecdiffError
 from recdiff.registry import REGISTRIES, registry
@@ -97,7 +105,7 @@ def evaluate(
     import_code_files(code)
     check_split_and_checkpoint(split, checkpoint)
     started = time.perf_counter()
-    metrics = evaluate_run(run_dirs, split, checkpoint, overrides or [])
+    metrics = evaluate_run(run_dirs, split, checkpoint, overrides or [], error_console if as_json else console)
     seconds = time.perf_counter() - started
     if as_json:
         console.print_json(jsontext.dumps({**metrics, "seconds": seconds}))
@@ -195,7 +203,7 @@ def analyze(
 
     import_code_files(code)
     check_split_and_checkpoint(split, checkpoint)
-    report = analyze_run(run_dir, split, checkpoint, out, points, plots, overrides or [])
+    report = analyze_run(run_dir, split, checkpoint, out, points, plots, overrides or [], error_console if as_json else console)
     if as_json:
         console.print_json(jsontext.dumps(report))
         return
