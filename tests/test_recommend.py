@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
-from conftest import TINY, invoke, set_args, write_spec
+from conftest import REPO, TINY, assert_clean_failure, flat, invoke, set_args
 
 import recdiff
 from recdiff.errors import CheckpointError, DataError, SpecError
@@ -31,11 +33,11 @@ def write_interactions(path: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def inter_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A one-epoch run on a `.inter` file of string ids, whose data file is then moved away."""
+    """A one-epoch quickstart run on a `.inter` file of string ids, whose data file is then moved away."""
     root = tmp_path_factory.mktemp("inter")
     data = write_interactions(root / "shop.inter")
-    spec = write_spec(root / "shop.yaml", f"name: shop\nseed: 3\ndata:\n  path: {data}\n")
-    result = invoke("train", spec, "--out", root / "run", *set_args([*TINY, "train.epochs=1"]))
+    overrides = [*TINY, "train.epochs=1", f"data.path={data}"]
+    result = invoke("train", REPO / "examples" / "quickstart.yaml", "--out", root / "run", *set_args(overrides))
     assert result.exit_code == 0, result.output
     data.rename(root / "elsewhere.inter")
     return root / "run"
@@ -156,3 +158,91 @@ def test_a_vocabulary_of_other_data_or_a_corrupt_one_is_refused(inter_run: Path,
     (run / VOCAB).write_text('{"items": [')
     with pytest.raises(CheckpointError, match="could not be read.*Delete it"):
         Predictor.from_run(run)
+
+
+# The command
+
+
+def write_jsonl(path: Path, records: list[dict]) -> Path:  # type: ignore[type-arg]
+    path.write_text("".join(json.dumps(record) + "\n" for record in records))
+    return path
+
+
+def test_recommend_on_json_lines_answers_in_the_data_own_ids(inter_run: Path, predictor, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The issue's acceptance: a one-epoch quickstart run, then `recdiff recommend` on histories in the data's ids."""
+    histories = write_jsonl(tmp_path / "users.jsonl", [
+        {"user": "u1", "history": ["i3", "i4", "i5"]}, {"user": 7, "history": ["i9", "nope"]}, {"user": "u3", "history": []},
+    ])
+    result = invoke("recommend", inter_run, "--input", histories, "--k", 4, "--out", tmp_path / "recs.jsonl")
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in (tmp_path / "recs.jsonl").read_text().splitlines()]
+    assert [line["user"] for line in lines] == ["u1", "7", "u3"]
+    assert [line["unknown"] for line in lines] == [0, 1, 0]
+    expected = predictor.recommend([["i3", "i4", "i5"], ["i9"], []], k=4)
+    assert [line["items"] for line in lines] == [r.items for r in expected]
+    assert all(item in predictor.vocab.items for line in lines for item in line["items"])
+    assert not {"i3", "i4", "i5"} & set(lines[0]["items"])
+    assert "3 users, top 4 each (seen items excluded), 1 unknown item ids skipped" in flat(result.output)
+
+
+def test_recommend_on_rows_grouped_per_user_in_time_order(inter_run: Path, predictor, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    rows = tmp_path / "users.csv"  # u2's rows out of order: time decides
+    rows.write_text("user_id,item_id,timestamp\nu2,i8,5\nu1,i3,1\nu2,i6,2\nu1,i4,2\nu2,i7,3\n")
+    result = invoke("recommend", inter_run, "--input", rows, "--k", 3, "--include-seen", "--out", tmp_path / "recs.csv")
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(tmp_path / "recs.csv", dtype={"user": str, "item": str})
+    assert list(table.columns) == ["user", "rank", "item", "score"]
+    assert list(table["user"]) == ["u2"] * 3 + ["u1"] * 3 and list(table["rank"]) == [1, 2, 3] * 2
+    expected = predictor.recommend([["i6", "i7", "i8"], ["i3", "i4"]], k=3, exclude_seen=False)
+    assert list(table["item"]) == expected[0].items + expected[1].items
+    assert "seen items included" in flat(result.output)
+
+
+def test_recommend_on_a_recbole_file_writes_parquet(inter_run: Path, predictor, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    source = write_interactions(tmp_path / "users.inter")  # the training data's own format and ids
+    result = invoke("recommend", inter_run, "--input", source, "--out", tmp_path / "recs.parquet")
+    assert result.exit_code == 0, result.output
+    table = pd.read_parquet(tmp_path / "recs.parquet")
+    assert table["user"].nunique() == 60 and len(table) == 600 and list(table["rank"][:10]) == list(range(1, 11))
+    first = [f"i{(0 * 3 + k) % ITEMS}" for k in range(8)]
+    assert list(table["item"][:10]) == predictor.recommend([first], k=10)[0].items
+    assert set(table["item"]) <= set(predictor.vocab.items)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("missing.jsonl", None, "does not exist"),
+        ("bad.jsonl", '{"user": "u1", "history": ["i1"]}\n{"user": "u2", "history": \n', "line 2: not a JSON object"),
+        ("bad.jsonl", '{"user": "u1", "items": ["i1"]}\n', "line 1: each line needs a \"user\" and a \"history\""),
+        ("bad.csv", "customer,product\nu1,i1\n", "needs the columns 'user_id' and 'item_id'"),
+        ("bad.txt", "u1 i1\n", "Cannot tell the format"),
+        ("empty.jsonl", "\n", "holds no user"),
+    ],
+)
+def test_bad_input_files_are_clear_errors(inter_run: Path, tmp_path: Path, name: str, text: str | None, message: str) -> None:
+    if text is not None:
+        (tmp_path / name).write_text(text)
+    result = invoke("recommend", inter_run, "--input", tmp_path / name, "--out", tmp_path / "recs.jsonl")
+    assert message in assert_clean_failure(result)
+    assert not (tmp_path / "recs.jsonl").exists()
+
+
+def test_bad_outputs_and_runs_are_clear_errors(inter_run: Path, tmp_path: Path) -> None:
+    histories = write_jsonl(tmp_path / "users.jsonl", [{"user": "u1", "history": ["i1"]}])
+    output = assert_clean_failure(invoke("recommend", inter_run, "--input", histories, "--out", tmp_path / "recs.xlsx"))
+    assert "write recommendations to a .jsonl, .csv, .parquet file" in output
+    run = shutil.copytree(inter_run, tmp_path / "run")
+    (run / "checkpoints" / "best.pt").unlink()
+    output = assert_clean_failure(invoke("recommend", run, "--input", histories, "--out", tmp_path / "recs.jsonl"))
+    assert "best.pt' does not exist" in output
+    output = assert_clean_failure(invoke("recommend", tmp_path, "--input", histories, "--out", tmp_path / "recs.jsonl"))
+    assert "is not a recdiff run directory" in output
+    assert not (tmp_path / "recs.jsonl").exists()
+
+
+def test_parquet_output_without_pyarrow_says_how_to_install_it(inter_run: Path, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # import pyarrow now raises ImportError
+    histories = write_jsonl(tmp_path / "users.jsonl", [{"user": "u1", "history": ["i1"]}])
+    output = assert_clean_failure(invoke("recommend", inter_run, "--input", histories, "--out", tmp_path / "recs.parquet"))
+    assert 'pip install "recdiff[parquet]"' in output
