@@ -39,6 +39,7 @@ from recdiff.spec.models import RunSpec, TrainSpec
 from recdiff.training.checkpoint import DATA_LOCATION, check_same_data, edited_fields, load_checkpoint, save_checkpoint
 from recdiff.training.lock import RunLock
 from recdiff.training.rundir import RunDir
+from recdiff.training.vocab import Vocabulary
 
 
 def make_optimizer(model: torch.nn.Module, train: TrainSpec) -> torch.optim.Optimizer:
@@ -347,6 +348,7 @@ class Trainer:
         )
         if p.report is not None:
             self.console.print(f"data: {p.report.summary()}", highlight=False)
+        run.write_vocab(Vocabulary.of(p.data))  # on resume too: a run begun before vocab.json existed gets one
         if state.epoch == 0:
             run.write_spec(spec)
             run.write_env(p.device, spec.seed)
