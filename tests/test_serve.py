@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
+import httpx
 import pytest
+from conftest import assert_clean_failure, invoke
+from fastapi.testclient import TestClient
 
-pytest.importorskip("fastapi", reason="the serve extra is not installed: pip install -e '.[serve]'")
-from fastapi.testclient import TestClient  # noqa: E402
-
-from recdiff.serving.batcher import MicroBatcher  # noqa: E402
-from recdiff.serving.http import Limits, RecommendRequest, answer_batch, create_app  # noqa: E402
+import recdiff
+from recdiff.serving.batcher import MicroBatcher
+from recdiff.serving.http import Limits, RecommendRequest, answer_batch, create_app
+from recdiff.serving.predictor import Predictor
 
 
 @dataclass
@@ -135,3 +141,55 @@ def test_requests_from_many_threads_are_batched_and_answered_correctly() -> None
     expected = {user: [item for item in Echo.catalogue if item != Echo.catalogue[user % 10]][:3] for user in range(24)}
     assert results == expected
     assert largest > 1 and len(echo.calls) < 24
+
+
+@pytest.fixture(scope="module")
+def served(trained_run: tuple[Path, object]) -> Iterator[tuple[str, Predictor]]:
+    """The shared tiny run served by uvicorn on a free loopback port, in a thread, with its predictor."""
+    import uvicorn
+
+    predictor = Predictor.from_run(trained_run[0])
+    app = create_app(predictor, {"run": str(trained_run[0])}, Limits(max_batch=16, max_wait_ms=20))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", predictor
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_a_served_run_answers_what_recdiff_recommend_answers(served: tuple[str, Predictor]) -> None:
+    base, predictor = served
+    items = list(predictor.vocab.items)
+    histories = [items[i : i + 1 + i % 7] for i in range(0, 40, 2)] + [["not-an-item", items[3]], []]
+    expected = {
+        exclude: recdiff.recommend(predictor, histories, k=5, exclude_seen=exclude) for exclude in (True, False)
+    }
+
+    def ask(index: int, exclude: bool) -> tuple[int, bool, dict[str, object]]:
+        body = {"history": histories[index], "k": 5, "exclude_seen": exclude, "user": index}
+        return index, exclude, httpx.post(f"{base}/recommend", json=body, timeout=30).json()
+
+    with ThreadPoolExecutor(max_workers=16) as pool:  # concurrent requests, so they share forward passes
+        answers = list(pool.map(lambda job: ask(*job), [(i, e) for i in range(len(histories)) for e in (True, False)]))
+    for index, exclude, answer in answers:
+        wanted = expected[exclude][index]
+        assert answer["user"] == index and answer["items"] == wanted.items and answer["unknown"] == wanted.unknown
+        assert answer["scores"] == pytest.approx(wanted.scores, rel=1e-5, abs=1e-6)
+    metadata = httpx.get(f"{base}/metadata", timeout=5).json()
+    assert metadata["batches"]["requests"] == 2 * len(histories) and metadata["batches"]["largest"] > 1
+
+
+def test_serve_without_the_extra_says_how_to_install_it(
+    trained_run: tuple[Path, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # as if the serve extra were not installed
+    output = assert_clean_failure(invoke("serve", trained_run[0]))
+    assert 'pip install -e ".[serve]"' in output and "uvicorn" in output

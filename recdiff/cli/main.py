@@ -21,6 +21,7 @@ from recdiff.cli.common import (
 )
 from recdiff.cli.data import data_app
 from recdiff.cli.recommend import recommend
+from recdiff.cli.serve import serve
 from recdiff.errors import RecdiffError
 from recdiff.registry import REGISTRIES, registry
 from recdiff.spec import RunSpec, dump_spec, load_spec
@@ -112,6 +113,7 @@ def evaluate(
 
 
 app.command()(recommend)
+app.command()(serve)
 
 
 @app.command()

@@ -28,16 +28,20 @@ from recdiff.version import __version__
 class Ranked(Protocol):
     """One user's recommendations: item ids best first, their scores, and how many history ids were unknown."""
 
-    items: list[str]
-    scores: list[float]
-    unknown: int
+    @property
+    def items(self) -> list[str]: ...
+
+    @property
+    def scores(self) -> list[float]: ...
+
+    @property
+    def unknown(self) -> int: ...
 
 
 class Recommends(Protocol):
     """What the server needs of a predictor: top-k item ids for histories given in the data's own ids."""
 
-    def recommend(self, histories: Sequence[Sequence[str]], k: int = 10, exclude_seen: bool = True) -> Sequence[Ranked]:
-        ...
+    def recommend(self, histories: Sequence[Sequence[str]], k: int = 10, exclude_seen: bool = True) -> Sequence[Ranked]: ...
 
 
 @dataclass(frozen=True)
