@@ -26,7 +26,7 @@ from recdiff.training.vocab import Vocabulary
 INFERENCE_FIELDS = (
     "model.sampler", "model.scorer", "model.exclude_history", "eval.", "train.precision", "train.device", "train.threads",
 )
-"""Spec fields an evaluation may override: they change how a trained model is run, not the model."""
+"""Spec fields an evaluation or a `Predictor` may override: they change how a trained model is run, not the model."""
 
 
 def load_run(
@@ -72,7 +72,7 @@ def inference_overrides(overrides: Iterable[str]) -> list[str]:
     for assignment in overrides:
         if not covered(assignment.split("=", 1)[0].strip(), INFERENCE_FIELDS):
             raise SpecError(
-                f"--set {assignment}: a trained run can only be evaluated with other inference settings "
+                f"--set {assignment}: a trained run can only be evaluated, analysed or served with other inference settings "
                 f"({', '.join(f + ('*' if f.endswith('.') else '') for f in INFERENCE_FIELDS)}); other fields "
                 f"would change the model the checkpoint holds. Train a new run to change them."
             )
