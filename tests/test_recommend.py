@@ -48,7 +48,9 @@ def predictor(inter_run: Path) -> Predictor:
     return Predictor.from_run(inter_run)
 
 
-def test_training_writes_the_vocabulary_and_evaluation_adds_it_to_an_older_run(trained_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_training_writes_the_vocabulary_and_evaluation_adds_it_to_an_older_run(
+    trained_run: tuple[Path, object], tmp_path: Path
+) -> None:
     vocab = Vocabulary.read(trained_run[0] / VOCAB)
     older = shutil.copytree(trained_run[0], tmp_path / "older")
     (older / VOCAB).unlink()
@@ -58,7 +60,7 @@ def test_training_writes_the_vocabulary_and_evaluation_adds_it_to_an_older_run(t
     assert json.loads((older / VOCAB).read_text())["num_items"] == data.num_items == len(vocab.items)
 
 
-def test_a_predictor_loads_without_the_training_data_and_answers_in_its_ids(inter_run: Path, predictor) -> None:  # type: ignore[no-untyped-def]
+def test_a_predictor_loads_without_the_training_data_and_answers_in_its_ids(inter_run: Path, predictor: Predictor) -> None:
     assert not (inter_run.parent / "shop.inter").exists()
     (found,) = predictor.recommend([["i1", "i2", "i3"]], k=5)
     assert len(found.items) == 5 and all(item.startswith("i") for item in found.items)
@@ -68,7 +70,7 @@ def test_a_predictor_loads_without_the_training_data_and_answers_in_its_ids(inte
     assert recdiff.recommend(predictor, [["i1", "i2", "i3"]], k=5) == [found]
 
 
-def test_results_are_the_tensor_level_ranking_mapped_through_the_vocabulary(predictor) -> None:  # type: ignore[no-untyped-def]
+def test_results_are_the_tensor_level_ranking_mapped_through_the_vocabulary(predictor: Predictor) -> None:
     histories = [["i4", "i5", "i6", "i7"], ["i30"], ["i12", "i13"]]
     found = predictor.recommend(histories, k=7)
     index = {token: dense for dense, token in enumerate(predictor.vocab.items, 1)}
@@ -79,7 +81,7 @@ def test_results_are_the_tensor_level_ranking_mapped_through_the_vocabulary(pred
     torch.testing.assert_close(torch.tensor([r.scores for r in found]), scores)
 
 
-def test_a_history_gets_the_same_recommendations_in_any_batch(predictor) -> None:  # type: ignore[no-untyped-def]
+def test_a_history_gets_the_same_recommendations_in_any_batch(predictor: Predictor) -> None:
     histories = [["i1", "i2"], ["i9", "i10", "i11"], [], ["i3"]] * 3
     together = predictor.recommend(histories, k=6)
     reversed_in_fives = predictor.recommend(histories[::-1], k=6, batch_size=5)[::-1]
@@ -90,7 +92,7 @@ def test_a_history_gets_the_same_recommendations_in_any_batch(predictor) -> None
     assert together[0].items != together[1].items
 
 
-def test_unknown_ids_are_skipped_and_counted(predictor) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_ids_are_skipped_and_counted(predictor: Predictor) -> None:
     with_unknown, known, empty, all_unknown = predictor.recommend(
         [["i1", "nope", "i2", 12345], ["i1", "i2"], [], ["x", "y"]], k=8
     )
@@ -99,13 +101,13 @@ def test_unknown_ids_are_skipped_and_counted(predictor) -> None:  # type: ignore
     assert len(empty.items) == 8 and all_unknown.items == empty.items  # an empty history is answered too
 
 
-def test_integer_ids_match_the_tokens_of_the_data(trained_run) -> None:  # type: ignore[no-untyped-def]
+def test_integer_ids_match_the_tokens_of_the_data(trained_run: tuple[Path, object]) -> None:
     predictor = Predictor.from_run(trained_run[0])  # synthetic data: tokens "1", "2", ...
     as_ints, as_text = predictor.recommend([[1, 2, 3], ["1", "2", "3"]], k=5)
     assert as_ints == as_text and as_ints.unknown == 0
 
 
-def test_only_the_newest_max_len_items_are_the_input(predictor) -> None:  # type: ignore[no-untyped-def]
+def test_only_the_newest_max_len_items_are_the_input(predictor: Predictor) -> None:
     recent = [f"i{n}" for n in range(MAX_LEN)]
     longer = [f"i{n}" for n in range(30, 35)] + recent
     long_result, recent_result = predictor.recommend([longer, recent], k=10, exclude_seen=False)
@@ -113,7 +115,7 @@ def test_only_the_newest_max_len_items_are_the_input(predictor) -> None:  # type
     assert predictor.recommend([longer[:MAX_LEN]], k=10, exclude_seen=False)[0] != recent_result
 
 
-def test_seen_items_are_excluded_unless_asked_to_keep_them(predictor) -> None:  # type: ignore[no-untyped-def]
+def test_seen_items_are_excluded_unless_asked_to_keep_them(predictor: Predictor) -> None:
     history = [f"i{n}" for n in range(25)]  # longer than max_len: i0..i4 are not in the model's input
     (excluded,) = predictor.recommend([history], k=ITEMS)
     (kept,) = predictor.recommend([history], k=ITEMS, exclude_seen=False)
@@ -121,7 +123,7 @@ def test_seen_items_are_excluded_unless_asked_to_keep_them(predictor) -> None:  
     assert len(kept.items) == ITEMS and set(history) <= set(kept.items)
 
 
-def test_inference_settings_can_be_changed_but_not_the_model(inter_run: Path, predictor) -> None:  # type: ignore[no-untyped-def]
+def test_inference_settings_can_be_changed_but_not_the_model(inter_run: Path, predictor: Predictor) -> None:
     x0 = Predictor.from_run(inter_run, "last", ["model.sampler.name=x0", "eval.ensemble=2"])
     assert x0.spec.model.sampler.name == "x0" and x0.spec.eval.ensemble == 2
     assert len(x0.recommend([["i1"]], k=3)[0].items) == 3
@@ -132,7 +134,7 @@ def test_inference_settings_can_be_changed_but_not_the_model(inter_run: Path, pr
 
 
 @pytest.mark.parametrize("histories", ["i1 i2", ["i1", "i2"], [["i1"], 7]])
-def test_histories_that_are_not_lists_of_lists_are_refused(predictor, histories) -> None:  # type: ignore[no-untyped-def]
+def test_histories_that_are_not_lists_of_lists_are_refused(predictor: Predictor, histories: object) -> None:
     with pytest.raises(DataError, match="list of"):
         predictor.recommend(histories)
 
@@ -150,7 +152,9 @@ def test_a_run_without_vocabulary_reads_its_data_once_and_saves_it(inter_run: Pa
     assert (run / VOCAB).is_file() and old.vocab == Vocabulary.read(inter_run / VOCAB)
 
 
-def test_a_vocabulary_of_other_data_or_a_corrupt_one_is_refused(inter_run: Path, trained_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_vocabulary_of_other_data_or_a_corrupt_one_is_refused(
+    inter_run: Path, trained_run: tuple[Path, object], tmp_path: Path
+) -> None:
     run = shutil.copytree(inter_run, tmp_path / "run")
     shutil.copy(trained_run[0] / VOCAB, run / VOCAB)
     with pytest.raises(CheckpointError, match="does not belong"):
@@ -163,12 +167,12 @@ def test_a_vocabulary_of_other_data_or_a_corrupt_one_is_refused(inter_run: Path,
 # The command
 
 
-def write_jsonl(path: Path, records: list[dict]) -> Path:  # type: ignore[type-arg]
+def write_jsonl(path: Path, records: list[dict[str, object]]) -> Path:
     path.write_text("".join(json.dumps(record) + "\n" for record in records))
     return path
 
 
-def test_recommend_on_json_lines_answers_in_the_data_own_ids(inter_run: Path, predictor, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_recommend_on_json_lines_answers_in_the_data_own_ids(inter_run: Path, predictor: Predictor, tmp_path: Path) -> None:
     """The issue's acceptance: a one-epoch quickstart run, then `recdiff recommend` on histories in the data's ids."""
     histories = write_jsonl(tmp_path / "users.jsonl", [
         {"user": "u1", "history": ["i3", "i4", "i5"]}, {"user": 7, "history": ["i9", "nope"]}, {"user": "u3", "history": []},
@@ -185,7 +189,7 @@ def test_recommend_on_json_lines_answers_in_the_data_own_ids(inter_run: Path, pr
     assert "3 users, top 4 each (seen items excluded), 1 unknown item ids skipped" in flat(result.output)
 
 
-def test_recommend_on_rows_grouped_per_user_in_time_order(inter_run: Path, predictor, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_recommend_on_rows_grouped_per_user_in_time_order(inter_run: Path, predictor: Predictor, tmp_path: Path) -> None:
     rows = tmp_path / "users.csv"  # u2's rows out of order: time decides
     rows.write_text("user_id,item_id,timestamp\nu2,i8,5\nu1,i3,1\nu2,i6,2\nu1,i4,2\nu2,i7,3\n")
     result = invoke("recommend", inter_run, "--input", rows, "--k", 3, "--include-seen", "--out", tmp_path / "recs.csv")
@@ -198,7 +202,7 @@ def test_recommend_on_rows_grouped_per_user_in_time_order(inter_run: Path, predi
     assert "seen items included" in flat(result.output)
 
 
-def test_recommend_on_a_recbole_file_writes_parquet(inter_run: Path, predictor, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_recommend_on_a_recbole_file_writes_parquet(inter_run: Path, predictor: Predictor, tmp_path: Path) -> None:
     source = write_interactions(tmp_path / "users.inter")  # the training data's own format and ids
     result = invoke("recommend", inter_run, "--input", source, "--out", tmp_path / "recs.parquet")
     assert result.exit_code == 0, result.output
@@ -241,7 +245,9 @@ def test_bad_outputs_and_runs_are_clear_errors(inter_run: Path, tmp_path: Path) 
     assert not (tmp_path / "recs.jsonl").exists()
 
 
-def test_parquet_output_without_pyarrow_says_how_to_install_it(inter_run: Path, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_parquet_output_without_pyarrow_says_how_to_install_it(
+    inter_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setitem(sys.modules, "pyarrow", None)  # import pyarrow now raises ImportError
     histories = write_jsonl(tmp_path / "users.jsonl", [{"user": "u1", "history": ["i1"]}])
     output = assert_clean_failure(invoke("recommend", inter_run, "--input", histories, "--out", tmp_path / "recs.parquet"))
