@@ -16,7 +16,7 @@ import recdiff
 from recdiff.errors import CheckpointError, DataError, SpecError
 from recdiff.evaluation.ranking import top_k_items
 from recdiff.nn.randomness import NoiseStream
-from recdiff.serving.predictor import Predictor, history_keys
+from recdiff.serving.predictor import Predictor, history_keys, length_groups
 from recdiff.training.vocab import VOCAB, Vocabulary
 
 MAX_LEN = 20  # TINY's data.max_len
@@ -252,3 +252,14 @@ def test_parquet_output_without_pyarrow_says_how_to_install_it(
     histories = write_jsonl(tmp_path / "users.jsonl", [{"user": "u1", "history": ["i1"]}])
     output = assert_clean_failure(invoke("recommend", inter_run, "--input", histories, "--out", tmp_path / "recs.parquet"))
     assert 'pip install "recdiff[parquet]"' in output
+
+
+def test_histories_are_batched_by_length_within_a_factor_of_two() -> None:
+    lengths = [3, 40, 9, 1, 17, 8, 50, 12, 0, 33]
+    groups = length_groups(lengths, batch_size=2)
+    assert sorted(i for group in groups for i in group) == list(range(len(lengths)))
+    assert all(len(group) <= 2 for group in groups)
+    for group in groups:
+        widths = [lengths[i] for i in group]
+        assert max(widths) <= 8 or max(widths) < 2 * min(widths), widths
+    assert length_groups(lengths, batch_size=64) == [[0, 3, 5, 8], [2, 7], [4], [1, 6, 9]]
