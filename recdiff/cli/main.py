@@ -12,6 +12,7 @@ from rich.table import Table
 from recdiff import jsontext
 from recdiff.cli.common import (
     CodeOption,
+    InferenceSetOption,
     SetOption,
     console,
     error_console,
@@ -20,6 +21,8 @@ from recdiff.cli.common import (
     metrics_table,
 )
 from recdiff.cli.data import data_app
+from recdiff.cli.recommend import recommend
+from recdiff.cli.serve import serve
 from recdiff.errors import RecdiffError
 from recdiff.registry import REGISTRIES, registry
 from recdiff.spec import RunSpec, dump_spec, load_spec
@@ -71,11 +74,6 @@ def train(
     console.print(f"run directory: {result.run_dir}")
 
 
-InferenceSetOption = typer.Option(
-    None, "--set", help="Inference setting=value, e.g. model.sampler.name=ddim, eval.ensemble=4, train.precision=bf16."
-)
-
-
 def check_split_and_checkpoint(split: str, checkpoint: str) -> None:
     """Refuse a split other than val/test or a checkpoint other than best/last before any work starts."""
     from recdiff.errors import RunError
@@ -113,6 +111,10 @@ def evaluate(
         title = str(run_dirs[0]) if len(run_dirs) == 1 else f"ensemble of {len(run_dirs)} runs"
         console.print(metrics_table(f"{title} ({checkpoint} checkpoint)", {split: metrics}))
         console.print(f"evaluated in {seconds:.1f} s (data loading included)", highlight=False)
+
+
+app.command()(recommend)
+app.command()(serve)
 
 
 @app.command()
