@@ -6,9 +6,9 @@ import time
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from recdiff.cli.common import CodeOption, InferenceSetOption, console, friendly_errors, import_code_files
+from recdiff.progress import Reporter
 
 
 @friendly_errors
@@ -41,15 +41,14 @@ def recommend(
     predictor = Predictor.from_run(run_dir, checkpoint, overrides or [], device)
     found = read_histories(input_file, predictor.spec.data)
     unknown = 0
-    columns = (TextColumn("recommending"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with recommendation_writer(out) as writer, Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task("", total=len(found))
+    batches = -(-len(found) // batch_size)
+    with recommendation_writer(out) as writer, Reporter(console).task("recommend", batches) as progress:
         for start in range(0, len(found), batch_size):
             part = slice(start, start + batch_size)
             results = predictor.recommend(found.histories[part], k, not include_seen, batch_size)
             writer.write(found.users[part], results)
             unknown += sum(r.unknown for r in results)
-            progress.advance(task, len(results))
+            progress.advance(f"{min(start + batch_size, len(found)):,} users")
     seen = "seen items included" if include_seen else "seen items excluded"
     console.print(
         f"{len(found):,} users, top {k} each ({seen}), {unknown:,} unknown item ids skipped, "
