@@ -198,6 +198,13 @@ def test_help_lists_the_split_and_checkpoint_choices(command: str) -> None:
     assert "val|test" in result.output and "best|last" in result.output
 
 
+def test_metric_callback_always_returns_a_list() -> None:
+    # typer 0.15 (the floor) hands an unused list option to its callback as None and fails on a None returned
+    from recdiff.cli.common import metric_names
+
+    assert metric_names(None) == [] and metric_names(["Hit@10", "MRR"]) == ["hr@10", "mrr"]
+
+
 def test_version_prints_the_package_version() -> None:
     result = invoke("--version")
     assert result.exit_code == 0

@@ -57,10 +57,12 @@ class FormatChoice(str, Enum):
     amazon_ratings = "amazon-ratings"
 
 
-def metric_names(values: list[str] | None) -> list[str] | None:
-    """Typer callback: each `--metric` in its canonical spelling (`HIT@10` -> `hr@10`), or a usage error."""
+def metric_names(values: list[str] | None) -> list[str]:
+    """Typer callback: each `--metric` in its canonical spelling (`HIT@10` -> `hr@10`), or a usage error.
+
+    Always a list: typer 0.15 passes None for an unused option and fails on a None returned."""
     try:
-        return None if values is None else [canonical_metric(value) for value in values]
+        return [canonical_metric(value) for value in values or []]
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
 
