@@ -6,12 +6,14 @@
 ``--original`` folders hold the ``reference.jsonl`` of `benchmarks/reference_run.py`, ``--recdiff``
 folders a run's ``metrics.jsonl``; both hold per-epoch records with ``loss`` and validation
 records with ``split: val``, so one reader serves both. Each cell lists the seeds' values in the
-order given, then their mean; a missing epoch (a run still training or stopped) is left out.
+order given, then their mean; a seed without that epoch (a run still training or stopped, or
+not validated there) shows "-" and is left out of the mean.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -34,30 +36,36 @@ def per_epoch(folder: Path) -> tuple[dict[int, float], dict[int, dict[str, float
     return losses, validations
 
 
-def cell(values: list[float], digits: int) -> str:
-    if not values:
+def cell(values: list[float | None], digits: int) -> str:
+    present = [v for v in values if v is not None]
+    if not present:
         return "-"
-    listed = " / ".join(f"{v:.{digits}f}" for v in values)
-    return f"{listed} (mean {np.mean(values):.{digits}f})" if len(values) > 1 else listed
+    listed = " / ".join("-" if v is None else f"{v:.{digits}f}" for v in values)
+    return f"{listed} (mean {np.mean(present):.{digits}f})" if len(present) > 1 else listed
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def table(argv: list[str], root: Path = Path(".")) -> list[str]:
+    """The table's lines for ``argv`` (the command line without the script), folders taken from ``root``."""
+    parser = argparse.ArgumentParser(prog="benchmarks/side_by_side.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--original", type=Path, nargs="+", required=True)
     parser.add_argument("--recdiff", type=Path, nargs="+", required=True)
     parser.add_argument("--metrics", nargs="+", default=["hr@10", "ndcg@10"])
-    args = parser.parse_args()
-    sides = {"original": [per_epoch(f) for f in args.original], "recdiff": [per_epoch(f) for f in args.recdiff]}
+    args = parser.parse_args(argv)
+    sides = {side: [per_epoch(root / f) for f in getattr(args, side)] for side in ("original", "recdiff")}
     epochs = sorted({e for runs in sides.values() for losses, vals in runs for e in (*losses, *vals)})
-    header = ["epoch", *(f"{side} loss" for side in sides), *(f"{side} val {m}" for m in args.metrics for side in sides)]
-    print("| " + " | ".join(header) + " |")
-    print("|" + "---|" * len(header))
+    header = ["epoch", *(f"{side} loss" for side in sides), *(f"{side} val {m.upper()}" for m in args.metrics for side in sides)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for epoch in epochs:
         cells = [str(epoch)]
-        cells += [cell([losses[epoch] for losses, _ in runs if epoch in losses], 3) for runs in sides.values()]
+        cells += [cell([losses.get(epoch) for losses, _ in runs], 3) for runs in sides.values()]
         for metric in args.metrics:
-            cells += [cell([vals[epoch][metric] for _, vals in runs if epoch in vals], 4) for runs in sides.values()]
-        print("| " + " | ".join(cells) + " |")
+            cells += [cell([vals[epoch][metric] if epoch in vals else None for _, vals in runs], 4) for runs in sides.values()]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def main() -> None:
+    print("\n".join(table(sys.argv[1:])))
 
 
 if __name__ == "__main__":

@@ -377,7 +377,14 @@ def test_evaluate_a_run_whose_spec_was_edited(tmp_path: Path, trained_run: tuple
     spec["model"]["hidden"] = 24
     (run_dir / "spec.yaml").write_text(yaml.safe_dump(spec))
     output = assert_clean_failure(invoke("evaluate", run_dir))
-    assert "does not fit" in output
+    assert "spec.yaml was edited after training (model.hidden: 16 -> 24)" in output
+    # a checkpoint from an older recdiff, whose stored spec no longer validates: the weights' shapes still tell
+    path = run_dir / "checkpoints" / "best.pt"
+    state = torch.load(path, weights_only=True)
+    state["spec"] = {"model": {"field_of_an_old_version": 1}}
+    torch.save(state, path)
+    output = assert_clean_failure(invoke("evaluate", run_dir))
+    assert "does not fit the model its spec.yaml builds" in output
 
 
 def test_evaluate_a_torch_file_that_is_no_recdiff_checkpoint(tmp_path: Path, trained_run: tuple[Path, object]) -> None:

@@ -221,6 +221,26 @@ def test_resume_accepts_an_edit_of_where_it_runs(tmp_path: Path, trained_run: tu
     assert read_results(run_dir)["test"] == read_results(trained_run[0])["test"]
 
 
+def test_evaluate_refuses_an_edited_spec_naming_the_fields(tmp_path: Path, trained_run: tuple[Path, object]) -> None:
+    run_dir = copy_run(trained_run, tmp_path / "run")
+    edit_spec(run_dir, train__lr=0.01)  # the weights still fit: only the stored spec tells the edit apart
+    before = snapshot(run_dir)
+    output = assert_clean_failure(invoke("evaluate", run_dir))
+    assert "spec.yaml was edited after training (train.lr: 0.001 -> 0.01)" in output
+    assert snapshot(run_dir) == before
+
+
+def test_evaluate_follows_a_moved_data_file_and_other_inference_settings(tmp_path: Path, tiny_spec: Path) -> None:
+    run_dir, data = tmp_path / "run", write_interactions(tmp_path / "data.inter")
+    one_epoch = [*set_args(TINY), "--set", f"data.path={data}", "--set", "train.epochs=1"]
+    assert invoke("train", tiny_spec, "--out", run_dir, *one_epoch).exit_code == 0
+    edit_spec(run_dir, data__path=str(data.rename(tmp_path / "moved.inter")), eval__batch_size=3)
+    result = invoke("evaluate", run_dir, "--json")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.output)
+    assert {name: metrics[name] for name in read_results(run_dir)["test"]} == pytest.approx(read_results(run_dir)["test"])
+
+
 def test_a_checkpoint_of_other_data_is_refused_by_evaluate_and_resume(
     tmp_path: Path, trained_run: tuple[Path, object]
 ) -> None:
@@ -364,10 +384,10 @@ def test_a_full_disk_stops_the_run_and_keeps_the_last_checkpoints(
 ) -> None:
     original, limits = Trainer.train_epoch, resource.getrlimit(resource.RLIMIT_FSIZE)
 
-    def disk_full_from_epoch_two(self, epoch, progress):  # type: ignore[no-untyped-def]
+    def disk_full_from_epoch_two(self, epoch):  # type: ignore[no-untyped-def]
         if epoch == 2:  # writes past FULL bytes now fail with EFBIG, as torch.save meets ENOSPC
             resource.setrlimit(resource.RLIMIT_FSIZE, (FULL, limits[1]))
-        return original(self, epoch, progress)
+        return original(self, epoch)
 
     monkeypatch.setattr(Trainer, "train_epoch", disk_full_from_epoch_two)
     default = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # fail the write instead of ending the process

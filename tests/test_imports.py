@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from conftest import REPO
 
 Edges = dict[str, dict[str, list[str]]]
@@ -144,3 +147,19 @@ def test_a_lazy_import_back_is_a_cycle(tmp_path: Path) -> None:
     )
     assert "pkg.other" not in edges["pkg.low"]  # imports for type checkers only do not count
     assert cycles(import_edges(root, module)) == [["pkg.high.run", "pkg.low.tools"]]
+
+
+def test_import_recdiff_is_cheap_and_every_public_name_resolves() -> None:
+    """`import recdiff` loads neither torch nor pandas; each name in `__all__` is importable and is what it says."""
+    code = (
+        "import sys, recdiff; heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'pandas', 'numpy'}); "
+        "print(heavy); from recdiff.training.trainer import train; print(recdiff.train is train)"
+    )
+    lines = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert lines == ["[]", "True"]
+    import recdiff
+
+    assert set(recdiff.__all__) == {*recdiff._EXPORTS, "__version__"}
+    assert all(getattr(recdiff, name) is not None for name in recdiff.__all__)
+    with pytest.raises(AttributeError, match="no attribute 'trian'"):
+        _ = recdiff.trian

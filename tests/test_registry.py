@@ -24,6 +24,7 @@ BUILTINS = {
     "sampler": ["ddpm", "ddim", "x0"],
     "scorer": ["dot", "neg_l2", "cosine"],
     "dataset": ["beauty", "toys", "ml-1m"],
+    "logger": ["csv", "tensorboard"],
 }
 
 def test_every_kind_is_known() -> None:

@@ -178,10 +178,10 @@ def test_resume_ends_exactly_like_an_uninterrupted_run(
 
     original = recdiff.training.trainer.Trainer.train_epoch
 
-    def interrupted(self, epoch, progress):  # type: ignore[no-untyped-def]
+    def interrupted(self, epoch):  # type: ignore[no-untyped-def]
         if epoch == 3:
             raise KeyboardInterrupt
-        return original(self, epoch, progress)
+        return original(self, epoch)
 
     monkeypatch.setattr(recdiff.training.trainer.Trainer, "train_epoch", interrupted)
     with pytest.raises(KeyboardInterrupt):

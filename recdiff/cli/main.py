@@ -121,7 +121,8 @@ def evaluate(
 
     import_code_files(code)
     started = time.perf_counter()
-    metrics = evaluate_run(run_dirs, split.value, checkpoint.value, with_device(overrides, device))
+    progress = error_console if as_json else console
+    metrics = evaluate_run(run_dirs, split.value, checkpoint.value, with_device(overrides, device), progress)
     seconds = time.perf_counter() - started
     if as_json:
         console.print_json(jsontext.dumps({**metrics, "seconds": seconds}))
@@ -231,7 +232,8 @@ def analyze(
     from recdiff.training.restore import analyze_run
 
     import_code_files(code)
-    report = analyze_run(run_dir, split.value, checkpoint.value, out, points, plots, overrides or [])
+    progress = error_console if as_json else console
+    report = analyze_run(run_dir, split.value, checkpoint.value, out, points, plots, overrides or [], progress)
     if as_json:
         console.print_json(jsontext.dumps(report))
         return

@@ -33,13 +33,23 @@ def fields(spec: RunSpec | Mapping[str, Any]) -> dict[str, Any]:
 def changes(
     old: RunSpec | Mapping[str, Any], new: RunSpec | Mapping[str, Any], ignore: Collection[str] = ()
 ) -> list[str]:
-    """``path: old -> new`` for each field whose value differs, sorted by path; ``ignore`` lists paths not compared."""
+    """``path: old -> new`` for each field whose value differs, sorted by path.
+
+    ``ignore`` lists fields not compared: a path ignores itself and every field under it
+    (``model.sampler`` covers ``model.sampler.params.steps``); one ending in ``.`` ignores
+    every path it starts (``eval.``).
+    """
     before, after = fields(old), fields(new)
     return [
         f"{path}: {before.get(path, UNSET)} -> {after.get(path, UNSET)}"
         for path in sorted(before.keys() | after.keys())
-        if path not in ignore and before.get(path, UNSET) != after.get(path, UNSET)
+        if not covered(path, ignore) and before.get(path, UNSET) != after.get(path, UNSET)
     ]
+
+
+def covered(path: str, prefixes: Collection[str]) -> bool:
+    """Whether ``path`` is one of ``prefixes`` or lies under one (see `changes`)."""
+    return any(path == prefix or path.startswith(prefix if prefix.endswith(".") else prefix + ".") for prefix in prefixes)
 
 
 def fingerprint(spec: RunSpec | Mapping[str, Any], ignore: Collection[str] = ("seed",)) -> str:

@@ -215,6 +215,19 @@ class TrainSpec(StrictModel):
     )
     compile: bool = Field(False, description="`torch.compile` the approximator (slow first batches, faster after).")
     threads: int | None = Field(None, ge=1, description="CPU threads for PyTorch (default: PyTorch's choice).")
+    log_every: int = Field(
+        100,
+        ge=1,
+        description="Where output is not a terminal (CI logs, `nohup`, a file), print a progress line every this "
+        "many batches of training or evaluation (and at least every 30 seconds): epoch, batch of total, running "
+        "loss, examples per second and time left. A terminal shows live bars instead.",
+    )
+    loggers: list[str] = Field(
+        default_factory=lambda: ["jsonl"],
+        description="Metric logs of the run, all fed the same records: `jsonl` (metrics.jsonl, always written, listed "
+        "or not), `csv` (metrics.csv, one row per record under a fixed header) and `tensorboard` (event files in "
+        "`tensorboard/`; needs `pip install \"recdiff[tensorboard]\"`), or a plugin's (kind `logger`).",
+    )
     eval_every: int = Field(1, ge=1, description="Validate every this many epochs.")
     eval_first: int | None = Field(
         None,
@@ -244,6 +257,14 @@ class TrainSpec(StrictModel):
                 "`patience: null` and `epochs` to the best epoch of a run trained with `fit_on: train`"
             )
         return self
+
+    @field_validator("loggers")
+    @classmethod
+    def _each_logger_once(cls, value: list[str]) -> list[str]:
+        repeated = sorted({name for name in value if value.count(name) > 1})
+        if repeated:
+            raise ValueError(f"names {', '.join(repeated)} more than once; list each logger once")
+        return value
 
     @field_validator("device")
     @classmethod

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from recdiff.data.sequences import SequenceData
-from recdiff.errors import CheckpointError, describe
+from recdiff.errors import CheckpointError, SpecError, describe
+from recdiff.spec.diff import changes
+from recdiff.spec.loading import load_spec
+from recdiff.spec.models import RunSpec
 from recdiff.training.files import write_atomic
 
 FORMAT_VERSION = 1
 REQUIRED_KEYS = ("format", "model", "spec", "epoch", "num_items")
+DATA_LOCATION = ("data.path", "data.item_file", "data.user_file", "data.cache")
+"""Where the data is read from and cached: it may move after training, since `check_same_data` checks its content."""
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -68,3 +74,18 @@ def check_same_data(state: dict[str, Any], data: SequenceData, path: Path, actio
             f"({state['num_items']} items then, {data.num_items} now, or changed interactions). "
             f"Restore the original data file to {action} this run."
         )
+
+
+def edited_fields(state: dict[str, Any], spec: RunSpec, may_change: Collection[str]) -> list[str] | None:
+    """``path: trained -> now`` for each field where ``spec`` departs from the spec checkpoint ``state`` was trained with.
+
+    Both are resolved alike (defaults filled in), so only real edits show; ``may_change`` lists
+    fields allowed to differ (see `recdiff.spec.diff.changes`). None when the stored spec was
+    written by an older recdiff and no longer validates: then nothing can be compared, and the
+    caller relies on the weights fitting the model.
+    """
+    try:
+        trained = load_spec(state["spec"])
+    except SpecError:
+        return None
+    return changes(trained, spec, ignore=may_change)

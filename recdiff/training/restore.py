@@ -8,18 +8,22 @@ from typing import Any
 
 import numpy as np
 import torch
+from rich.console import Console
 
 from recdiff import jsontext
 from recdiff.errors import CheckpointError, RunError, SpecError, describe
 from recdiff.evaluation.analysis import analyze_ranks, head_items
 from recdiff.evaluation.evaluate import limit_split, model_ranker, popularity_scores, rank_examples
 from recdiff.evaluation.prepared import Prepared, evaluate_prepared, prepare
+from recdiff.progress import Reporter
+from recdiff.spec.diff import covered
 from recdiff.spec.loading import load_spec
-from recdiff.training.checkpoint import check_same_data, load_checkpoint
+from recdiff.training.checkpoint import DATA_LOCATION, check_same_data, edited_fields, load_checkpoint
 from recdiff.training.rundir import RunDir
 
 INFERENCE_FIELDS = (
     "model.sampler", "model.scorer", "model.exclude_history", "eval.", "train.precision", "train.device", "train.threads",
+    "train.log_every",
 )
 """Spec fields an evaluation may override: they change how a trained model is run, not the model."""
 
@@ -38,7 +42,7 @@ def load_run(
     run = RunDir.open(run_dir)
     overrides = list(overrides)
     for assignment in overrides:
-        if not assignment.split("=", 1)[0].strip().startswith(INFERENCE_FIELDS):
+        if not covered(assignment.split("=", 1)[0].strip(), INFERENCE_FIELDS):
             raise SpecError(
                 f"--set {assignment}: a trained run can only be evaluated with other inference settings "
                 f"({', '.join(f + ('*' if f.endswith('.') else '') for f in INFERENCE_FIELDS)}); other fields "
@@ -55,6 +59,13 @@ def load_run(
     path = run.path / "checkpoints" / f"{checkpoint}.pt"
     state = load_checkpoint(path, prepared.device)
     check_same_data(state, prepared.data, path, "evaluate")
+    edited = edited_fields(state, spec, (*INFERENCE_FIELDS, *DATA_LOCATION))
+    if edited:
+        raise CheckpointError(
+            f"Run '{run_dir}': its spec.yaml was edited after training ({'; '.join(edited)}), so it no longer "
+            f"describes the model in '{path}'. Restore those fields to evaluate the run; inference settings "
+            f"({', '.join(INFERENCE_FIELDS)}) may be changed with --set instead."
+        )
     try:
         prepared.model.load_state_dict(state["model"])
     except RuntimeError as error:
@@ -70,13 +81,15 @@ def evaluate_run(
     split: str = "test",
     checkpoint: str = "best",
     overrides: Iterable[str] = (),
+    console: Console | None = None,
 ) -> dict[str, float]:
     """Re-evaluate a saved run on `split` (`val` or `test`), reproducibly (the run's seed fixes the noise).
 
     Several run directories are evaluated as one ensemble: every model scores all items and
     users get the mean of the models' softmax distributions. The runs must share their data
     settings and `model.exclude_history`; evaluation settings and the noise seed are the first
-    run's. `overrides` change inference settings only (see `load_run`), of every run.
+    run's. `overrides` change inference settings only (see `load_run`), of every run. Given a
+    `console`, the batches' progress is shown there (as training shows it, see `recdiff.progress`).
     """
     run_dirs = [run_dir] if isinstance(run_dir, (str, Path)) else list(run_dir)
     if not run_dirs:
@@ -86,7 +99,12 @@ def evaluate_run(
     first = runs[0]
     for path, prepared in zip(run_dirs[1:], runs[1:]):
         _check_ensemble_member(run_dirs[0], first, path, prepared)
-    return evaluate_prepared(first, split, [prepared.model for prepared in runs])
+    return evaluate_prepared(first, split, [prepared.model for prepared in runs], _reporter(first, console))
+
+
+def _reporter(prepared: Prepared, console: Console | None) -> Reporter | None:
+    """Progress on ``console`` at the run's `train.log_every`, or none without a console."""
+    return None if console is None else Reporter(console, prepared.spec.train.log_every)
 
 
 def _check_ensemble_member(first_dir: str | Path, first: Prepared, path: str | Path, other: Prepared) -> None:
@@ -118,8 +136,11 @@ def analyze_run(
     points: int = 3000,
     plots: bool = True,
     overrides: Iterable[str] = (),
+    console: Console | None = None,
 ) -> dict[str, Any]:
     """Analyse a saved run on ``split``: group metrics in ``analysis.json`` and, with ``plots``, two PNGs.
+
+    Given a `console`, the ranking's progress is shown there.
 
     Returns:
         ``{"split", "groups": {"items": [...], "lengths": [...]}, "files": {...}}``.
@@ -136,7 +157,7 @@ def analyze_run(
     rank = model_ranker(
         [model], p.device, p.spec.train.precision, e.ensemble, e.item_chunk, keep, p.spec.model.exclude_history
     )
-    ranks = rank_examples(rank, p.data, examples, e.batch_size, p.device, p.spec.seed)
+    ranks = rank_examples(rank, p.data, examples, e.batch_size, p.device, p.spec.seed, _reporter(p, console), split)
     counts = popularity_scores(p.data, examples).numpy()
     targets = p.data.items[examples.end] - 1
     groups = analyze_ranks(ranks, targets, examples.history_lengths(), counts, e.ks)

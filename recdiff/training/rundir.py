@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import torch
 
 from recdiff import jsontext
 from recdiff.errors import RunError, describe
@@ -118,32 +115,17 @@ class RunDir:
     def write_spec(self, spec: RunSpec) -> None:
         _write_text(self.spec_path, dump_spec(spec))
 
-    def write_env(self, device: torch.device, seed: int) -> None:
-        """Versions, device and seed: what is needed to tell two runs' settings apart."""
-        import numpy
-        import pandas
-        import pydantic
-
-        from recdiff.version import __version__
-
-        env = {
-            "recdiff": __version__,
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "torch": torch.__version__,
-            "numpy": numpy.__version__,
-            "pandas": pandas.__version__,
-            "pydantic": pydantic.__version__,
-            "device": str(device),
-            "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
-            "threads": torch.get_num_threads(),
-            "seed": seed,
-        }
+    def write_env(self, env: dict[str, Any]) -> None:
+        """env.json: what is needed to tell two runs' settings apart (`recdiff.training.environment`)."""
         _write_text(self.env_path, jsontext.dumps(env, indent=2))
 
     def log(self, record: dict[str, Any]) -> None:
         """Append one JSON object to metrics.jsonl."""
         append_line(self.metrics_path, jsontext.dumps(record))
+
+    def rewrite_metrics(self, records: list[dict[str, Any]]) -> None:
+        """Replace metrics.jsonl with ``records`` (all or nothing)."""
+        _write_text(self.metrics_path, "".join(jsontext.dumps(record) + "\n" for record in records))
 
     def write_results(self, results: dict[str, Any]) -> None:
         _write_text(self.results_path, jsontext.dumps(results, indent=2))
