@@ -23,6 +23,9 @@ console = Console()
 error_console = Console(stderr=True)
 
 SetOption = typer.Option(None, "--set", help="Override one field, e.g. --set train.epochs=3 (repeatable).")
+InferenceSetOption = typer.Option(
+    None, "--set", help="Inference setting=value, e.g. model.sampler.name=ddim, eval.ensemble=4, train.precision=bf16."
+)
 CodeOption = typer.Option(
     None, "--code", help="Python file to import first, so components it registers can be used (repeatable)."
 )

@@ -14,6 +14,7 @@ from recdiff.cli.common import (
     CheckpointChoice,
     CodeOption,
     DeviceOption,
+    InferenceSetOption,
     SetOption,
     SplitChoice,
     console,
@@ -25,6 +26,8 @@ from recdiff.cli.common import (
     with_device,
 )
 from recdiff.cli.data import data_app
+from recdiff.cli.recommend import recommend
+from recdiff.cli.serve import serve
 from recdiff.errors import RecdiffError
 from recdiff.registry import REGISTRIES, registry
 from recdiff.spec import RunSpec, dump_spec, load_spec
@@ -95,9 +98,6 @@ def train(
     console.print(f"run directory: {result.run_dir}")
 
 
-InferenceSetOption = typer.Option(
-    None, "--set", help="Inference setting=value, e.g. model.sampler.name=ddim, eval.ensemble=4, train.precision=bf16."
-)
 
 
 @app.command()
@@ -130,6 +130,10 @@ def evaluate(
         title = str(run_dirs[0]) if len(run_dirs) == 1 else f"ensemble of {len(run_dirs)} runs"
         console.print(metrics_table(f"{title} ({checkpoint.value} checkpoint)", {split.value: metrics}))
         console.print(f"evaluated in {seconds:.1f} s (data loading included)", highlight=False)
+
+
+app.command()(recommend)
+app.command()(serve)
 
 
 @app.command()

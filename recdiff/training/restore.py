@@ -11,27 +11,35 @@ import torch
 from rich.console import Console
 
 from recdiff import jsontext
+from recdiff.data import SequenceData
 from recdiff.errors import CheckpointError, RunError, SpecError, describe
 from recdiff.evaluation.analysis import analyze_ranks, head_items
 from recdiff.evaluation.evaluate import limit_split, model_ranker, popularity_scores, rank_examples
 from recdiff.evaluation.prepared import Prepared, evaluate_prepared, prepare
+from recdiff.models.base import Recommender
 from recdiff.progress import Reporter
 from recdiff.spec.diff import covered
 from recdiff.spec.loading import load_spec
+from recdiff.spec.models import RunSpec
 from recdiff.training.checkpoint import DATA_LOCATION, check_same_data, edited_fields, load_checkpoint
 from recdiff.training.rundir import RunDir
+from recdiff.training.vocab import Vocabulary
 
 INFERENCE_FIELDS = (
     "model.sampler", "model.scorer", "model.exclude_history", "eval.", "train.precision", "train.device", "train.threads",
     "train.log_every",
 )
-"""Spec fields an evaluation may override: they change how a trained model is run, not the model."""
+"""Spec fields an evaluation or a `Predictor` may override: they change how a trained model is run, not the model."""
 
 
 def load_run(
     run_dir: str | Path, checkpoint: str = "best", overrides: Iterable[str] = (), split: str | None = None
 ) -> Prepared:
     """Data, splits and the model of `run_dir` with the weights of `checkpoints/<checkpoint>.pt`.
+
+    It reads the run's training data (to evaluate on its splits); a run trained before
+    ``vocab.json`` existed gets one here (see `add_vocabulary`). To recommend without the data,
+    use `recdiff.serving.predictor.Predictor`.
 
     Args:
         overrides: ``field=value`` assignments to the saved spec, limited to `INFERENCE_FIELDS`
@@ -40,15 +48,7 @@ def load_run(
             (``val`` for a ``train.fit_on: train+val`` refit).
     """
     run = RunDir.open(run_dir)
-    overrides = list(overrides)
-    for assignment in overrides:
-        if not covered(assignment.split("=", 1)[0].strip(), INFERENCE_FIELDS):
-            raise SpecError(
-                f"--set {assignment}: a trained run can only be evaluated with other inference settings "
-                f"({', '.join(f + ('*' if f.endswith('.') else '') for f in INFERENCE_FIELDS)}); other fields "
-                f"would change the model the checkpoint holds. Train a new run to change them."
-            )
-    spec = load_spec(run.spec_path, overrides)
+    spec = load_spec(run.spec_path, inference_overrides(overrides))
     if split == "val" and spec.train.fit_on == "train+val":
         raise RunError(
             f"Run '{run_dir}' was trained on the validation targets (train.fit_on: train+val), so its validation "
@@ -59,21 +59,63 @@ def load_run(
     path = run.path / "checkpoints" / f"{checkpoint}.pt"
     state = load_checkpoint(path, prepared.device)
     check_same_data(state, prepared.data, path, "evaluate")
-    edited = edited_fields(state, spec, (*INFERENCE_FIELDS, *DATA_LOCATION))
+    check_unedited(run_dir, state, spec, path)
+    load_weights(prepared.model, state, path)
+    add_vocabulary(run, prepared.data)
+    return prepared
+
+
+def inference_overrides(overrides: Iterable[str]) -> list[str]:
+    """``overrides`` as a list, each checked to set one of `INFERENCE_FIELDS` (a trained model stays the model it is).
+
+    Raises:
+        SpecError: One sets another field.
+    """
+    overrides = list(overrides)
+    for assignment in overrides:
+        if not covered(assignment.split("=", 1)[0].strip(), INFERENCE_FIELDS):
+            raise SpecError(
+                f"--set {assignment}: a trained run can only be evaluated, analysed or served with other inference settings "
+                f"({', '.join(f + ('*' if f.endswith('.') else '') for f in INFERENCE_FIELDS)}); other fields "
+                f"would change the model the checkpoint holds. Train a new run to change them."
+            )
+    return overrides
+
+
+def check_unedited(run_dir: str | Path, state: dict[str, Any], spec: RunSpec, path: Path) -> None:
+    """Refuse a run whose spec.yaml was edited since training (other than inference settings, data location, loggers)."""
+    edited = edited_fields(state, spec, (*INFERENCE_FIELDS, *DATA_LOCATION, "train.loggers"))
     if edited:
         raise CheckpointError(
             f"Run '{run_dir}': its spec.yaml was edited after training ({'; '.join(edited)}), so it no longer "
-            f"describes the model in '{path}'. Restore those fields to evaluate the run; inference settings "
+            f"describes the model in '{path}'. Restore those fields to use the run; inference settings "
             f"({', '.join(INFERENCE_FIELDS)}) may be changed with --set instead."
         )
+
+
+def load_weights(model: Recommender, state: dict[str, Any], path: Path) -> None:
+    """Load the checkpoint's weights into the model its spec builds, or say why they do not fit."""
     try:
-        prepared.model.load_state_dict(state["model"])
+        model.load_state_dict(state["model"])
     except RuntimeError as error:
         raise CheckpointError(
             f"Checkpoint '{path}' does not fit the model its spec.yaml builds ({describe(error)}). "
-            f"Was spec.yaml edited after training? Restore it, or evaluate with the spec the run was trained with."
+            f"Was spec.yaml edited after training? Restore it, or use the spec the run was trained with."
         ) from None
-    return prepared
+
+
+def add_vocabulary(run: RunDir, data: SequenceData) -> None:
+    """Give a run trained before vocab.json existed its vocabulary, read from the data just loaded.
+
+    Best effort: a run directory that cannot be written (read-only, full) is still used; only
+    its next data-free load (`recdiff.serving.predictor.Predictor`) reads the data again.
+    """
+    if run.vocab_path.is_file():
+        return
+    try:
+        run.write_vocab(Vocabulary.of(data))
+    except RunError:
+        pass
 
 
 def evaluate_run(

@@ -1,4 +1,4 @@
-"""The run directory: resolved spec, environment, metrics log, checkpoints and final results."""
+"""The run directory: resolved spec, environment, id vocabulary, metrics log, checkpoints and final results."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from recdiff.spec.loading import dump_spec
 from recdiff.spec.models import RunSpec
 from recdiff.training.files import append_line, write_atomic
 from recdiff.training.lock import RunLock
+from recdiff.training.vocab import VOCAB, Vocabulary
 
 METRICS = "metrics.jsonl"
 """A run's log: one JSON object per epoch, validation and test (`RunDir.log`)."""
@@ -109,6 +110,7 @@ class RunDir:
     env_path = property(lambda self: self.path / "env.json")
     metrics_path = property(lambda self: self.path / METRICS)
     results_path = property(lambda self: self.path / "results.json")
+    vocab_path = property(lambda self: self.path / VOCAB)
     best_path = property(lambda self: self.path / "checkpoints" / "best.pt")
     last_path = property(lambda self: self.path / "checkpoints" / "last.pt")
 
@@ -118,6 +120,14 @@ class RunDir:
     def write_env(self, env: dict[str, Any]) -> None:
         """env.json: what is needed to tell two runs' settings apart (`recdiff.training.environment`)."""
         _write_text(self.env_path, jsontext.dumps(env, indent=2))
+
+    def write_vocab(self, vocab: Vocabulary) -> None:
+        """The ids of the data's items and users (`recdiff.training.vocab`), so the run serves without its data."""
+        vocab.write(self.vocab_path)
+
+    def read_vocab(self) -> Vocabulary | None:
+        """The run's vocabulary, or None for a run trained before recdiff wrote one."""
+        return Vocabulary.read(self.vocab_path) if self.vocab_path.is_file() else None
 
     def log(self, record: dict[str, Any]) -> None:
         """Append one JSON object to metrics.jsonl."""

@@ -35,6 +35,7 @@ from recdiff.training.environment import environment
 from recdiff.training.lock import RunLock
 from recdiff.training.loggers import MetricLogger, make_loggers
 from recdiff.training.rundir import RunDir, read_metrics
+from recdiff.training.vocab import Vocabulary
 
 
 def make_optimizer(model: torch.nn.Module, train: TrainSpec) -> torch.optim.Optimizer:
@@ -383,6 +384,7 @@ class Trainer:
         history = self._logged_so_far() if state.epoch else []
         for logger in self.loggers:
             logger.open(run.path, history)
+        run.write_vocab(Vocabulary.of(p.data))  # on resume too: a run begun before vocab.json existed gets one
         if state.epoch == 0:
             run.write_spec(spec)
             run.write_env(environment(p.device, spec.seed))
