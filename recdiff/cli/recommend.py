@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from recdiff.cli.common import CodeOption, InferenceSetOption, console, friendly_errors, import_code_files
+from recdiff.cli.common import CheckpointChoice, CodeOption, InferenceSetOption, console, friendly_errors, import_code_files
 from recdiff.progress import Reporter
 
 
@@ -21,7 +21,7 @@ def recommend(
     out: Path = typer.Option(..., "--out", help="Recommendations: .jsonl, .csv or .parquet."),
     k: int = typer.Option(10, "--k", help="Items per user."),
     include_seen: bool = typer.Option(False, "--include-seen", help="Also recommend items of the user's history."),
-    checkpoint: str = typer.Option("best", "--checkpoint", help="`best` or `last`."),
+    checkpoint: CheckpointChoice = typer.Option(CheckpointChoice.best, "--checkpoint", help="Which saved weights."),
     overrides: list[str] | None = InferenceSetOption,
     device: str | None = typer.Option(None, "--device", help="cpu, cuda, cuda:1... (default: the run's train.device)."),
     batch_size: int = typer.Option(256, "--batch-size", help="Users run through the model at once."),
@@ -38,7 +38,7 @@ def recommend(
     import_code_files(code)
     started = time.perf_counter()
     check_output(out)
-    predictor = Predictor.from_run(run_dir, checkpoint, overrides or [], device)
+    predictor = Predictor.from_run(run_dir, checkpoint.value, overrides or [], device)
     found = read_histories(input_file, predictor.spec.data)
     unknown = 0
     batches = -(-len(found) // batch_size)

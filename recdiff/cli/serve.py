@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from recdiff.cli.common import CodeOption, InferenceSetOption, console, friendly_errors, import_code_files
+from recdiff.cli.common import CheckpointChoice, CodeOption, InferenceSetOption, console, friendly_errors, import_code_files
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -16,7 +16,7 @@ def serve(
     run_dir: Path = typer.Argument(..., help="A run directory written by `recdiff train`."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (loopback by default)."),
     port: int = typer.Option(8000, "--port", help="Port to listen on."),
-    checkpoint: str = typer.Option("best", "--checkpoint", help="`best` or `last`."),
+    checkpoint: CheckpointChoice = typer.Option(CheckpointChoice.best, "--checkpoint", help="Which saved weights."),
     overrides: list[str] | None = InferenceSetOption,
     device: str | None = typer.Option(None, "--device", help="cpu, cuda, cuda:1... (default: the run's train.device)."),
     max_k: int = typer.Option(100, "--max-k", help="Largest k a request may ask for."),
@@ -46,10 +46,10 @@ def serve(
     if max_k < 1 or max_history < 1 or max_batch < 1 or max_wait_ms < 0:
         raise RunError("--max-k, --max-history and --max-batch must be at least 1, and --max-wait-ms at least 0.")
     import_code_files(code)
-    predictor = Predictor.from_run(run_dir, checkpoint, overrides or [], device)
+    predictor = Predictor.from_run(run_dir, checkpoint.value, overrides or [], device)
     spec = predictor.spec
     metadata = {
-        "run": str(run_dir), "name": spec.name, "checkpoint": checkpoint, "recdiff_version": __version__,
+        "run": str(run_dir), "name": spec.name, "checkpoint": checkpoint.value, "recdiff_version": __version__,
         "architecture": spec.model.architecture.name, "sampler": spec.model.sampler.name, "ensemble": spec.eval.ensemble,
         "num_items": predictor.vocab.num_items, "max_len": spec.data.max_len, "device": str(predictor.device),
     }
@@ -59,5 +59,5 @@ def serve(
             f"[yellow]warning:[/] listening on {host}: the API has no authentication; put it behind a proxy that has.",
             highlight=False,
         )
-    console.print(f"serving {run_dir} ({checkpoint} checkpoint) on http://{host}:{port}", highlight=False)
+    console.print(f"serving {run_dir} ({checkpoint.value} checkpoint) on http://{host}:{port}", highlight=False)
     uvicorn.run(app, host=host, port=port, log_level="warning")
