@@ -23,6 +23,7 @@ BUILTINS = {
     "backbone": ["transformer", "gru"],
     "sampler": ["ddpm", "ddim", "x0"],
     "scorer": ["dot", "neg_l2", "cosine"],
+    "loss": ["full", "chunked", "sampled"],
     "dataset": ["beauty", "toys", "ml-1m"],
 }
 

@@ -7,12 +7,14 @@ a plugin's tests call them on its own entries.
 """
 
 from recdiff.testing.inference import check_sampler, check_scorer
+from recdiff.testing.losses import check_loss
 from recdiff.testing.modules import check_backbone, check_conditioning
 from recdiff.testing.params import check_params_match_factory, params_mismatches
 
 __all__ = [
     "check_backbone",
     "check_conditioning",
+    "check_loss",
     "check_params_match_factory",
     "check_sampler",
     "check_scorer",
