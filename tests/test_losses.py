@@ -9,6 +9,7 @@ import torch
 
 import recdiff
 from recdiff.errors import RunError, SpecError
+from recdiff.evaluation.prepared import prepare
 from recdiff.nn.losses import ChunkedSoftmax, FullSoftmax
 from recdiff.nn.sampled_softmax import SampledSoftmax, draw, keyed_uniform, proposal, sampled_cross_entropy
 from recdiff.nn.scorers import CosineScorer, DotScorer, NegL2Scorer, Scorer
@@ -139,3 +140,19 @@ def test_a_model_with_the_chunked_loss_trains_exactly_as_with_the_full_loss(arch
     torch.testing.assert_close(blocked_grad, full_grad)
     with pytest.raises(recdiff.RecdiffError, match="chunk"):
         loss_and_grad({"name": "chunked", "params": {"chunk": 0}})
+
+
+def test_a_prepared_run_gives_the_popularity_proposal_its_training_counts() -> None:
+    spec = recdiff.load_spec({
+        "data": {"max_len": 8, "synthetic": {"users": 60, "items": 40}},
+        "model": {"hidden": 8, "steps": 4, "loss": {"name": "sampled", "params": {"proposal": "popularity", "samples": 16}}},
+        "train": {"device": "cpu"},
+    })
+    prepared = prepare(spec)
+    loss = prepared.model.objective
+    assert isinstance(loss, SampledSoftmax) and loss.item_counts is not None
+    train = prepared.splits.train
+    assert torch.equal(loss.item_counts, torch.bincount(torch.from_numpy(prepared.data.items[train.end]) - 1,
+                                                        minlength=prepared.data.num_items))
+    history = torch.tensor([[0, 1, 2], [3, 4, 5]])
+    assert torch.isfinite(prepared.model.loss(history, torch.tensor([6, 7])))

@@ -41,7 +41,7 @@ class Loss(ABC):
 
 @register("loss", "full")
 class FullSoftmax(Loss):
-    """Exact cross-entropy over every item from the whole [P, N] logit matrix (fastest while it fits in memory)."""
+    """Exact cross-entropy over every item from the whole [P, N] logit matrix, which autograd keeps with its softmax."""
 
     def __init__(self, item_counts: torch.Tensor | None) -> None:
         pass
