@@ -112,6 +112,7 @@ def test_a_factory_returning_the_wrong_type_is_refused_naming_it_and_its_origin(
         ("backbone", "recdiff.nn.backbones.Backbone"),
         ("sampler", "recdiff.diffusion.samplers.ReverseSampler"),
         ("scorer", "recdiff.nn.scorers.Scorer"),
+        ("loss", "recdiff.nn.losses.Loss"),
         ("dataset", "recdiff.data.datasets.DatasetRecipe"),
     ],
 )
