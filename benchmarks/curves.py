@@ -7,7 +7,7 @@ training and validating up to it (the ``elapsed`` the trainer logs; for runs wri
 it logged that, the sum of the epochs' training seconds, validation excluded), and the
 metric. The summary gives the best value, how long the run took to first come within 1%
 of it, and for each ``--reach`` level the epoch and minutes at which the metric first got there.
-The PNG needs matplotlib (``pip install "recdiff[plot]"``).
+The PNG needs matplotlib (``pip install -e ".[plot]"``).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from recdiff.metric_names import canonical_metric
 from recdiff.training.rundir import read_metrics
 
 
@@ -64,7 +65,7 @@ def plot(curves: list[dict[str, Any]], metric: str, path: Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", type=Path)
-    parser.add_argument("--metric", default="hr@10")
+    parser.add_argument("--metric", default="hr@10", type=canonical_metric, help="hr@K, ndcg@K or mrr, in any case.")
     parser.add_argument("--reach", type=float, action="append", default=[],
                         help="Report when the metric first reached this value (repeatable).")
     parser.add_argument("--png", type=Path, help="Write the curves to this PNG.")

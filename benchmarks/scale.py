@@ -43,6 +43,7 @@ from recdiff.evaluation.prepared import target_counts
 from recdiff.models.build import build_model
 from recdiff.runtime import seed_everything
 from recdiff.spec import load_spec
+from recdiff.training.environment import environment
 from recdiff.training.rundir import RunDir
 from recdiff.training.trainer import make_optimizer
 
@@ -177,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "scale.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-        RunDir(args.out).write_env(torch.device("cpu"), seed=42)
+        RunDir(args.out).write_env(environment(torch.device("cpu"), seed=42))
 
 
 if __name__ == "__main__":

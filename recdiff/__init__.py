@@ -2,7 +2,8 @@
 
 The public API: the registry functions (`register`, `create`, `available`), spec loading
 (`load_spec`), model assembly (`build_model`), training (`train`, `resume`), evaluation
-(`evaluate`, `evaluate_run`, `load_run`) and ranking (`recommend`).
+(`evaluate`, `evaluate_run`, `load_run`) and recommending in the data's own ids from a
+trained run (`recommend`, `Predictor`, `Recommendation`).
 
 Importing `recdiff` is cheap: each name is imported from its module the first time it is
 used (PEP 562), so `import recdiff` in a plugin or a CLI start-up does not pay for torch,
@@ -19,18 +20,20 @@ from recdiff.version import __version__
 if TYPE_CHECKING:
     from recdiff.errors import RecdiffError
     from recdiff.evaluation.evaluate import evaluate_model as evaluate
-    from recdiff.evaluation.ranking import recommend
     from recdiff.models.build import build_model
     from recdiff.models.diffusion import DiffusionRecommender
     from recdiff.models.sasrec import SASRec
     from recdiff.registry import available, create, register
+    from recdiff.serving.predictor import Predictor, Recommendation, recommend
     from recdiff.spec import RunSpec, load_spec
     from recdiff.training.restore import evaluate_run, load_run
     from recdiff.training.trainer import resume, train
 
 _EXPORTS: dict[str, tuple[str, str]] = {
     "DiffusionRecommender": ("recdiff.models.diffusion", "DiffusionRecommender"),
+    "Predictor": ("recdiff.serving.predictor", "Predictor"),
     "RecdiffError": ("recdiff.errors", "RecdiffError"),
+    "Recommendation": ("recdiff.serving.predictor", "Recommendation"),
     "RunSpec": ("recdiff.spec", "RunSpec"),
     "SASRec": ("recdiff.models.sasrec", "SASRec"),
     "available": ("recdiff.registry", "available"),
@@ -40,7 +43,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "evaluate_run": ("recdiff.training.restore", "evaluate_run"),
     "load_run": ("recdiff.training.restore", "load_run"),
     "load_spec": ("recdiff.spec", "load_spec"),
-    "recommend": ("recdiff.evaluation.ranking", "recommend"),
+    "recommend": ("recdiff.serving.predictor", "recommend"),
     "register": ("recdiff.registry", "register"),
     "resume": ("recdiff.training.trainer", "resume"),
     "train": ("recdiff.training.trainer", "train"),
@@ -49,7 +52,9 @@ _EXPORTS: dict[str, tuple[str, str]] = {
 
 __all__ = [
     "DiffusionRecommender",
+    "Predictor",
     "RecdiffError",
+    "Recommendation",
     "RunSpec",
     "SASRec",
     "__version__",

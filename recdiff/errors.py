@@ -26,7 +26,7 @@ class RegistryError(RecdiffError):
 
 
 class DataError(RecdiffError):
-    """An interaction file is missing, unreadable or lacks the needed columns."""
+    """An interaction or histories file is missing, unreadable or lacks the needed columns; an output file cannot be written."""
 
 
 class CheckpointError(RecdiffError):

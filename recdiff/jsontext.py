@@ -19,8 +19,19 @@ def dumps(value: Any, indent: int | None = None) -> str:
 
 
 def read_lines(path: Path) -> list[dict[str, Any]]:
-    """The objects of a JSON-lines file (one per line, as `recdiff.training.files.append_line` writes them)."""
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    """The objects of a JSON-lines file (one per line, as `recdiff.training.files.append_line` writes them).
+
+    Raises:
+        ValueError: A line is not JSON; the message gives its number.
+    """
+    objects = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                objects.append(json.loads(line))
+            except json.JSONDecodeError as error:
+                raise ValueError(f"line {number}: {error.msg}") from None
+    return objects
 
 
 def _finite(value: Any) -> Any:

@@ -23,6 +23,7 @@ from recdiff.registry import REGISTRIES, Params, registry
 from recdiff.testing import (
     check_backbone,
     check_conditioning,
+    check_logger,
     check_loss,
     check_params_match_factory,
     check_sampler,
@@ -75,6 +76,14 @@ def test_scorer_contract(name: str, params: dict[str, Any]) -> None:
 @pytest.mark.parametrize(("name", "params"), cases("loss"))
 def test_loss_contract(name: str, params: dict[str, Any]) -> None:
     check_loss(name, params)
+
+
+@pytest.mark.parametrize("name", recdiff.available("logger"))
+def test_logger_contract(name: str, tmp_path: Path) -> None:
+    if name == "tensorboard":
+        pytest.importorskip("tensorboard", reason="the tensorboard extra is not installed")
+    check_logger(name, tmp_path)
+    assert any(tmp_path.iterdir()), f"logger '{name}' wrote nothing"
 
 
 @pytest.mark.parametrize(("kind", "name"), ENTRIES, ids=[f"{kind}-{name}" for kind, name in ENTRIES])

@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import get_args
 
 import pytest
 from conftest import BEAUTY, assert_clean_failure, flat, invoke, write_spec
+
+from recdiff.cli.common import FormatChoice
+from recdiff.spec.models import DataSpec
 
 ML_1M = BEAUTY.parents[1] / "ml-1m" / "ml-1m.inter"
 HEADER = "user_id:token\titem_id:token\ttimestamp:float\n"
@@ -87,6 +91,14 @@ def test_stats_of_a_small_file(tmp_path: Path) -> None:
     stats = json.loads(result.output)
     assert (stats["users"], stats["items"], stats["interactions"]) == (2, 2, 3)
     assert stats["lengths"]["max"] == 2 and stats["gini"] == pytest.approx(1 / 6)  # counts 1, 2
+
+
+def test_stats_format_choices_are_data_format_and_checked_by_click(tmp_path: Path) -> None:
+    spec_formats = get_args(DataSpec.model_fields["format"].annotation)
+    assert [choice.value for choice in FormatChoice] == list(spec_formats)
+    result = invoke("data", "stats", tmp_path / "log.csv", "--format", "xlsx")
+    assert result.exit_code == 2 and "'xlsx' is not one of" in flat(result.output)
+    assert "ml-ratings" in flat(result.output)
 
 
 # malformed inputs: each names the file and the line or column

@@ -384,10 +384,10 @@ def test_a_full_disk_stops_the_run_and_keeps_the_last_checkpoints(
 ) -> None:
     original, limits = Trainer.train_epoch, resource.getrlimit(resource.RLIMIT_FSIZE)
 
-    def disk_full_from_epoch_two(self, epoch, progress):  # type: ignore[no-untyped-def]
+    def disk_full_from_epoch_two(self, epoch):  # type: ignore[no-untyped-def]
         if epoch == 2:  # writes past FULL bytes now fail with EFBIG, as torch.save meets ENOSPC
             resource.setrlimit(resource.RLIMIT_FSIZE, (FULL, limits[1]))
-        return original(self, epoch, progress)
+        return original(self, epoch)
 
     monkeypatch.setattr(Trainer, "train_epoch", disk_full_from_epoch_two)
     default = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # fail the write instead of ending the process

@@ -13,7 +13,7 @@ from recdiff.data import Split
 from recdiff.evaluation.evaluate import evaluate_model, evaluate_ranks, model_ranker, rank_examples
 from recdiff.evaluation.metrics import target_ranks
 from recdiff.evaluation.prepared import prepare
-from recdiff.evaluation.ranking import Scored, chunked_target_ranks, chunked_top_k
+from recdiff.evaluation.ranking import Scored, chunked_target_ranks, chunked_top_k, top_k_items
 from recdiff.nn.randomness import NoiseStream
 from recdiff.runtime import autocast
 
@@ -173,12 +173,12 @@ def test_a_model_that_excludes_its_history_never_recommends_it(prepared) -> None
     p = prepared
     batch = recdiff.data.make_batch(p.data, p.splits.test, np.arange(16))
     noise = NoiseStream.keyed(0, batch.example)
-    ids, _ = recdiff.recommend(p.model, batch.history, k=30, noise=noise)
+    ids, _ = top_k_items(p.model, batch.history, k=30, noise=noise)
     assert any(set(r.tolist()) & set(h.tolist()) for r, h in zip(ids, batch.history))  # the check has teeth
     p.model.eval()
     try:
         plain = rank_examples(model_ranker([p.model]), p.data, p.splits.test, seed=3)
-        ids, _ = recdiff.recommend(p.model, batch.history, k=30, noise=noise, exclude_history=True)
+        ids, _ = top_k_items(p.model, batch.history, k=30, noise=noise, exclude_history=True)
         excluding = rank_examples(model_ranker([p.model], exclude_history=True), p.data, p.splits.test, seed=3)
     finally:
         p.model.train()
@@ -246,12 +246,10 @@ def test_bf16_autocast_keeps_loss_and_scores_in_fp32(prepared) -> None:  # type:
     assert 0.0 <= metrics["hr@10"] <= 1.0
 
 
-def test_recommend_returns_the_best_item_ids(prepared) -> None:  # type: ignore[no-untyped-def]
-    from recdiff.evaluation.ranking import recommend
-
+def test_top_k_items_returns_the_best_item_ids(prepared) -> None:  # type: ignore[no-untyped-def]
     model = prepared.model.train()
     history = torch.tensor([[0, 3, 4], [5, 6, 7]])
-    ids, scores = recommend(model, history, k=5, noise=NoiseStream(torch.arange(2)), chunk=7)
+    ids, scores = top_k_items(model, history, k=5, noise=NoiseStream(torch.arange(2)), chunk=7)
     assert model.training  # the caller's mode is restored
     with torch.no_grad():
         full = model.eval()(history, NoiseStream(torch.arange(2)))
@@ -260,15 +258,13 @@ def test_recommend_returns_the_best_item_ids(prepared) -> None:  # type: ignore[
     torch.testing.assert_close(scores, expected_scores)
 
 
-def test_recommend_from_an_ensemble_of_models(prepared) -> None:  # type: ignore[no-untyped-def]
-    from recdiff.evaluation.ranking import recommend
-
+def test_top_k_items_from_an_ensemble_of_models(prepared) -> None:  # type: ignore[no-untyped-def]
     first = prepared.model.train()
     second = copy.deepcopy(first)
     with torch.no_grad():
         second.item_embedding.weight.add_(torch.randn_like(second.item_embedding.weight))
     history = torch.tensor([[0, 3, 4], [5, 6, 7]])
-    ids, scores = recommend([first, second], history, k=5, noise=NoiseStream(torch.arange(2)), chunk=7)
+    ids, scores = top_k_items([first, second], history, k=5, noise=NoiseStream(torch.arange(2)), chunk=7)
     assert first.training and second.training  # both callers' modes are restored
     with torch.no_grad():
         distributions = [m.eval()(history, NoiseStream(torch.arange(2))).softmax(-1) for m in (first, second)]

@@ -25,6 +25,7 @@ BUILTINS = {
     "scorer": ["dot", "neg_l2", "cosine"],
     "loss": ["full", "chunked", "sampled"],
     "dataset": ["beauty", "toys", "ml-1m"],
+    "logger": ["csv", "tensorboard"],
 }
 
 def test_every_kind_is_known() -> None:

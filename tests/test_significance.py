@@ -47,13 +47,27 @@ def test_paired_t_test_hand_computed() -> None:
     assert flipped.t == pytest.approx(-result.t) and flipped.p == pytest.approx(result.p)
 
 
-def test_paired_t_test_edge_cases() -> None:
-    assert paired_t_test([1.0, 2.0], [1.0, 2.0]).p == 1.0
-    assert paired_t_test([1.0, 2.0], [2.0, 3.0]).p == 0.0  # a constant non-zero difference
+def test_paired_t_test_is_undefined_below_three_pairs() -> None:
+    # two seeds with the same difference up to float noise gave t = -7.2e14, p = 0.0000 before
+    result = paired_t_test([0.0699, 0.0702], [0.0689, 0.0692])
+    assert result.t is None and result.p is None and result.df == 1
+    assert result.mean_difference == pytest.approx(-0.001)
+    assert result.undefined is not None and "at least 3" in result.undefined
+
+
+def test_paired_t_test_is_undefined_for_differences_without_variance() -> None:
+    for a, b in (([0.1, 0.2, 0.3], [0.1, 0.2, 0.3]), ([0.0699, 0.0702, 0.0711], [0.0689, 0.0692, 0.0701])):
+        result = paired_t_test(a, b)
+        assert result.t is None and result.p is None
+        assert result.undefined is not None and "zero variance" in result.undefined
+    assert paired_t_test([1.0, 2.0, 3.0], [1.0, 2.0, 3.5]).p is not None  # a varying difference is tested
+
+
+def test_paired_t_test_refuses_bad_input() -> None:
     with pytest.raises(ValueError, match="equal lengths"):
         paired_t_test([1.0, 2.0], [1.0])
-    with pytest.raises(ValueError, match="two pairs"):
-        paired_t_test([1.0], [2.0])
+    with pytest.raises(ValueError, match="one pair"):
+        paired_t_test([], [])
 
 
 def test_mean_std_uses_the_sample_deviation() -> None:

@@ -90,7 +90,7 @@ def test_unknown_extension_lists_the_new_formats(tmp_path: Path) -> None:
 
 
 def test_parquet_reads_named_columns_ids_times_and_ratings(tmp_path: Path) -> None:
-    pytest.importorskip("pyarrow", reason="pyarrow not installed (pip install 'recdiff[parquet]')")
+    pytest.importorskip("pyarrow", reason="pyarrow not installed (pip install -e '.[parquet]')")
     path = tmp_path / "log.parquet"
     pd.DataFrame(
         {
@@ -110,7 +110,7 @@ def test_parquet_reads_named_columns_ids_times_and_ratings(tmp_path: Path) -> No
 
 
 def test_parquet_missing_column_and_non_parquet_file(tmp_path: Path) -> None:
-    pytest.importorskip("pyarrow", reason="pyarrow not installed (pip install 'recdiff[parquet]')")
+    pytest.importorskip("pyarrow", reason="pyarrow not installed (pip install -e '.[parquet]')")
     path = tmp_path / "log.parquet"
     pd.DataFrame({"user_id": [1], "item_id": [2]}).to_parquet(path)
     with pytest.raises(DataError, match="no column 'timestamp'.*data.time_field"):
@@ -124,7 +124,7 @@ def test_parquet_without_pyarrow_names_the_extra(tmp_path: Path, monkeypatch: py
 
     monkeypatch.setitem(sys.modules, "pyarrow", None)
     monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
-    with pytest.raises(DataError, match=r'pip install "recdiff\[parquet\]"'):
+    with pytest.raises(DataError, match=r'`pip install pyarrow` \(in a recdiff source checkout: `pip install -e "\.\[parquet'):
         read_interactions(DataSpec(path=write(tmp_path / "log.parquet", "x")))
 
 

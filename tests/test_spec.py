@@ -150,6 +150,18 @@ def test_eval_metric_must_be_computed() -> None:
     assert load_spec({"eval": {"metric": "mrr"}}).eval.metric == "mrr"
 
 
+@pytest.mark.parametrize(("typed", "canonical"), [("NDCG@10", "ndcg@10"), ("hit@5", "hr@5"), ("HR@20", "hr@20"),
+                                                  ("Hit@10", "hr@10"), ("MRR", "mrr"), (" ndcg@05 ", "ndcg@5")])
+def test_eval_metric_is_read_in_any_case_with_hit_as_an_alias(typed: str, canonical: str) -> None:
+    assert load_spec({}, [f"eval.metric={typed}"]).eval.metric == canonical
+
+
+def test_eval_metric_alias_still_needs_its_k_in_ks() -> None:
+    message = spec_error({"eval": {"metric": "Hit@7", "ks": [5, 10]}})
+    assert "hr@7" in message and "ks" in message
+    assert "'hit@K'" in spec_error({"eval": {"metric": "hit@0"}})
+
+
 def test_eval_ks_are_sorted_and_deduplicated() -> None:
     assert load_spec({"eval": {"ks": [20, 5, 5, 10]}}).eval.ks == [5, 10, 20]
 

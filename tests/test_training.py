@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO, TINY, assert_clean_failure, invoke, read_results, set_args, write_spec
+import yaml
+from conftest import REPO, TINY, assert_clean_failure, flat, invoke, read_results, set_args, write_spec
 from rich.console import Console
 
 import recdiff
@@ -177,10 +178,10 @@ def test_resume_ends_exactly_like_an_uninterrupted_run(
 
     original = recdiff.training.trainer.Trainer.train_epoch
 
-    def interrupted(self, epoch, progress):  # type: ignore[no-untyped-def]
+    def interrupted(self, epoch):  # type: ignore[no-untyped-def]
         if epoch == 3:
             raise KeyboardInterrupt
-        return original(self, epoch, progress)
+        return original(self, epoch)
 
     monkeypatch.setattr(recdiff.training.trainer.Trainer, "train_epoch", interrupted)
     with pytest.raises(KeyboardInterrupt):
@@ -303,6 +304,43 @@ def test_compare_needs_shared_seeds(tmp_path: Path, trained_run: tuple[Path, obj
     output = assert_clean_failure(invoke("compare", tmp_path / "a", tmp_path / "b"))
     assert "share 1 seed" in output and "at least two" in output
     assert "no finished run" in assert_clean_failure(invoke("compare", tmp_path / "a", tmp_path))
+
+
+def _two_seed_groups(root: Path, run_dir: Path, shift: float) -> tuple[Path, Path]:
+    """Groups a and b of seeds 7 and 8, copies of one run with seed-dependent metrics; b's are a's plus `shift`."""
+    import shutil
+
+    for group, offset in (("a", 0.0), ("b", shift)):
+        for seed in (7, 8):
+            copy = shutil.copytree(run_dir, root / group / f"seed-{seed}")
+            spec = yaml.safe_load((copy / "spec.yaml").read_text())
+            (copy / "spec.yaml").write_text(yaml.safe_dump({**spec, "seed": seed}))
+            results = json.loads((copy / "results.json").read_text())
+            results["test"] = {name: value + offset + seed * 1e-3 for name, value in results["test"].items()}
+            (copy / "results.json").write_text(json.dumps(results))
+    return root / "a", root / "b"
+
+
+def test_compare_reports_n_a_below_three_seeds(tmp_path: Path, trained_run: tuple[Path, object]) -> None:
+    a, b = _two_seed_groups(tmp_path, trained_run[0], shift=-0.001)
+    result = invoke("compare", a, b)
+    assert result.exit_code == 0, result.output
+    output = flat(result.output)
+    assert "n/a" in output and "e+14" not in output and "0.0000 " not in output.split("B - A")[1]
+    assert "warning: t and p are n/a for hr@5" in output and "at least 3" in output
+    row = json.loads(invoke("compare", a, b, "--json").stdout)["metrics"]["ndcg@10"]
+    assert row["t"] is None and row["p"] is None and row["difference"] == pytest.approx(-0.001)
+
+
+def test_compare_metric_option_reads_any_spelling(tmp_path: Path, trained_run: tuple[Path, object]) -> None:
+    a, b = _two_seed_groups(tmp_path, trained_run[0], shift=0.002)
+    result = invoke("compare", a, b, "--metric", "HIT@10", "--metric", "NDCG@5", "--json")
+    assert result.exit_code == 0, result.output
+    assert list(json.loads(result.stdout)["metrics"]) == ["hr@10", "ndcg@5"]
+    result = invoke("compare", a, b, "--metric", "recall@10")
+    assert result.exit_code == 2 and "'hit@K'" in flat(result.output)
+    output = assert_clean_failure(invoke("compare", a, b, "--metric", "hr@50"))
+    assert "hr@50" in output and "hr@10" in output
 
 
 # Final refit on training and validation targets

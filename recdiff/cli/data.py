@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from recdiff import jsontext
-from recdiff.cli.common import SetOption, console, friendly_errors
+from recdiff.cli.common import FormatChoice, SetOption, console, friendly_errors
 
 if TYPE_CHECKING:
     from recdiff.data.datasets import DatasetRecipe
@@ -75,7 +75,9 @@ def _datasets_table(recipes: list[DatasetRecipe]) -> Table:
 @friendly_errors
 def stats(
     source: str = typer.Argument(..., help="Interaction file (any format `data.path` reads) or a named dataset."),
-    file_format: str = typer.Option("auto", "--format", help="File format, as data.format (auto: by extension)."),
+    file_format: FormatChoice = typer.Option(
+        FormatChoice.auto, "--format", help="File format, as data.format (auto: by extension)."
+    ),
     user_field: str = typer.Option("user_id", "--user-field", help="Column holding user ids."),
     item_field: str = typer.Option("item_id", "--item-field", help="Column holding item ids."),
     time_field: str = typer.Option("timestamp", "--time-field", help="Column holding times."),
@@ -95,7 +97,7 @@ def stats(
 
     path = _stats_source(source)
     spec = DataSpec.model_validate(
-        {"path": path, "format": file_format, "user_field": user_field, "item_field": item_field,
+        {"path": path, "format": file_format.value, "user_field": user_field, "item_field": item_field,
          "time_field": time_field}
     )
     frame = read_interactions(spec)

@@ -10,11 +10,28 @@ from rich.markup import escape
 from rich.table import Table
 
 from recdiff import jsontext
-from recdiff.cli.common import CodeOption, SetOption, console, friendly_errors, import_code_files, metrics_table
+from recdiff.cli.common import (
+    CheckpointChoice,
+    CodeOption,
+    DeviceOption,
+    InferenceSetOption,
+    SetOption,
+    SplitChoice,
+    console,
+    error_console,
+    friendly_errors,
+    import_code_files,
+    metric_names,
+    metrics_table,
+    with_device,
+)
 from recdiff.cli.data import data_app
+from recdiff.cli.recommend import recommend
+from recdiff.cli.serve import serve
 from recdiff.errors import RecdiffError
 from recdiff.registry import REGISTRIES, registry
 from recdiff.spec import RunSpec, dump_spec, load_spec
+from recdiff.version import __version__
 
 app = typer.Typer(
     help="Diffusion-based sequential recommendation.",
@@ -26,6 +43,23 @@ spec_app = typer.Typer(help="Check, show and describe specs.", no_args_is_help=T
 app.add_typer(spec_app, name="spec")
 app.add_typer(data_app, name="data")
 
+
+def _print_version(value: bool) -> None:
+    """Eager `--version`: print and stop before any command is looked for."""
+    if value:
+        typer.echo(f"recdiff {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print recdiff's version and exit."
+    ),
+) -> None:
+    """Diffusion-based sequential recommendation."""
+
+
 @app.command()
 @friendly_errors
 def train(
@@ -36,6 +70,7 @@ def train(
         None, "--resume", help="Continue this interrupted run directory from its last finished epoch (no SPEC)."
     ),
     code: list[Path] | None = CodeOption,
+    device: str | None = DeviceOption,
 ) -> None:
     """Train the model a spec describes and report test metrics of its best checkpoint (or resume a run)."""
     from recdiff.errors import RunError
@@ -44,17 +79,17 @@ def train(
 
     import_code_files(code)
     if resume is not None:
-        if spec_file is not None or overrides or out is not None:
+        if spec_file is not None or overrides or out is not None or device is not None:
             raise RunError(
-                "--resume continues a run with the spec saved in its directory; drop SPEC, --set and --out "
-                "(or train a new run without --resume)."
+                "--resume continues a run with the spec saved in its directory, on the device it names; drop SPEC, "
+                "--set, --out and --device (or train a new run without --resume)."
             )
         result = resume_training(resume, console)
         name = result.run_dir.name
     else:
         if spec_file is None:
             raise RunError("Give a spec to train (`recdiff train SPEC`) or a run to resume (`recdiff train --resume RUN_DIR`).")
-        spec = load_spec(spec_file, overrides or [])
+        spec = load_spec(spec_file, with_device(overrides, device))
         result = run_training(spec, out, console)
         name = spec.name
     rows = {name: result.test, "popularity": result.popularity["test"]}
@@ -63,17 +98,6 @@ def train(
     console.print(f"run directory: {result.run_dir}")
 
 
-InferenceSetOption = typer.Option(
-    None, "--set", help="Inference setting=value, e.g. model.sampler.name=ddim, eval.ensemble=4, train.precision=bf16."
-)
-
-
-def check_split_and_checkpoint(split: str, checkpoint: str) -> None:
-    """Refuse a split other than val/test or a checkpoint other than best/last before any work starts."""
-    from recdiff.errors import RunError
-
-    if split not in ("val", "test") or checkpoint not in ("best", "last"):
-        raise RunError(f"--split must be 'val' or 'test' and --checkpoint 'best' or 'last' (got {split!r}, {checkpoint!r}).")
 
 
 @app.command()
@@ -82,11 +106,12 @@ def evaluate(
     run_dirs: list[Path] = typer.Argument(
         ..., help="A run directory written by `recdiff train`; several are evaluated as one ensemble."
     ),
-    split: str = typer.Option("test", "--split", help="`val` or `test`."),
-    checkpoint: str = typer.Option("best", "--checkpoint", help="`best` or `last`."),
+    split: SplitChoice = typer.Option(SplitChoice.test, "--split", help="The held-out targets to rank."),
+    checkpoint: CheckpointChoice = typer.Option(CheckpointChoice.best, "--checkpoint", help="Which saved weights."),
     overrides: list[str] | None = InferenceSetOption,
     as_json: bool = typer.Option(False, "--json", help="Print the metrics (and the seconds taken) as one JSON object."),
     code: list[Path] | None = CodeOption,
+    device: str | None = DeviceOption,
 ) -> None:
     """Re-evaluate a saved run on the validation or test split, optionally with another sampler or precision.
 
@@ -95,16 +120,20 @@ def evaluate(
     from recdiff.training.restore import evaluate_run
 
     import_code_files(code)
-    check_split_and_checkpoint(split, checkpoint)
     started = time.perf_counter()
-    metrics = evaluate_run(run_dirs, split, checkpoint, overrides or [])
+    progress = error_console if as_json else console
+    metrics = evaluate_run(run_dirs, split.value, checkpoint.value, with_device(overrides, device), progress)
     seconds = time.perf_counter() - started
     if as_json:
         console.print_json(jsontext.dumps({**metrics, "seconds": seconds}))
     else:
         title = str(run_dirs[0]) if len(run_dirs) == 1 else f"ensemble of {len(run_dirs)} runs"
-        console.print(metrics_table(f"{title} ({checkpoint} checkpoint)", {split: metrics}))
+        console.print(metrics_table(f"{title} ({checkpoint.value} checkpoint)", {split.value: metrics}))
         console.print(f"evaluated in {seconds:.1f} s (data loading included)", highlight=False)
+
+
+app.command()(recommend)
+app.command()(serve)
 
 
 @app.command()
@@ -146,13 +175,19 @@ def repeat(
 def compare(
     group_a: Path = typer.Argument(..., help="Group directory written by `recdiff repeat` (the baseline)."),
     group_b: Path = typer.Argument(..., help="Group directory to compare with it."),
+    metric: list[str] | None = typer.Option(
+        None, "--metric", callback=metric_names, help="Only this metric, in any case (hit@10 = hr@10; repeatable)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the comparison as one JSON object."),
 ) -> None:
-    """Mean ± std of two run groups per test metric, with paired t-test p-values (runs paired by seed)."""
+    """Mean ± std of two run groups per test metric, with paired t-test p-values (runs paired by seed).
+
+    t and p are shown as n/a, with a warning, for fewer than three shared seeds or differences
+    that do not vary from seed to seed."""
     from recdiff.training.repeat import compare_groups, load_group
 
     a, b = load_group(group_a), load_group(group_b)
-    tests = compare_groups(a, b)
+    tests = compare_groups(a, b, metrics=metric or None)
     summary_a, summary_b = a.summary(), b.summary()
     if as_json:
         console.print_json(jsontext.dumps({
@@ -160,31 +195,38 @@ def compare(
             "b": {"path": str(b.path), "name": b.name, "seeds": sorted(b.runs)},
             "metrics": {m: {"a_mean": summary_a[m][0], "a_std": summary_a[m][1], "b_mean": summary_b[m][0],
                             "b_std": summary_b[m][1], "difference": t.mean_difference, "t": t.t, "df": t.df,
-                            "p": t.p} for m, t in tests.items()},
+                            "p": t.p, "undefined": t.undefined} for m, t in tests.items()},
         }))
-        return
-    table = Table(title=f"{b.name} against {a.name}: paired t-test over shared seeds")
-    for column in ("metric", f"A: {a.name}", f"B: {b.name}", "B - A", "t", "p"):
-        table.add_column(column, justify="left" if column == "metric" else "right")
-    for metric, t in tests.items():
-        table.add_row(
-            metric.upper(), f"{summary_a[metric][0]:.4f} ± {summary_a[metric][1]:.4f}",
-            f"{summary_b[metric][0]:.4f} ± {summary_b[metric][1]:.4f}", f"{t.mean_difference:+.4f}",
-            f"{t.t:.2f}", f"{t.p:.4f}",
+    else:
+        table = Table(title=f"{b.name} against {a.name}: paired t-test over shared seeds")
+        for column in ("metric", f"A: {a.name}", f"B: {b.name}", "B - A", "t", "p"):
+            table.add_column(column, justify="left" if column == "metric" else "right")
+        for name, t in tests.items():
+            table.add_row(
+                name.upper(), f"{summary_a[name][0]:.4f} ± {summary_a[name][1]:.4f}",
+                f"{summary_b[name][0]:.4f} ± {summary_b[name][1]:.4f}", f"{t.mean_difference:+.4f}",
+                "n/a" if t.t is None else f"{t.t:.2f}", "n/a" if t.p is None else f"{t.p:.4f}",
+            )
+        console.print(table)
+    reasons = {t.undefined: [m for m, u in tests.items() if u.undefined == t.undefined] for t in tests.values() if t.undefined}
+    for reason, names in reasons.items():
+        error_console.print(
+            f"[bold yellow]warning:[/] t and p are n/a for {escape(', '.join(names))}: {escape(reason)}. Train more "
+            f"seeds of both (`recdiff repeat SPEC --seeds 5 --out GROUP` keeps the finished ones).", highlight=False
         )
-    console.print(table)
 
 
 @app.command()
 @friendly_errors
 def analyze(
     run_dir: Path = typer.Argument(..., help="A run directory written by `recdiff train`."),
-    split: str = typer.Option("test", "--split", help="`val` or `test`."),
-    checkpoint: str = typer.Option("best", "--checkpoint", help="`best` or `last`."),
+    split: SplitChoice = typer.Option(SplitChoice.test, "--split", help="The held-out targets to rank."),
+    checkpoint: CheckpointChoice = typer.Option(CheckpointChoice.best, "--checkpoint", help="Which saved weights."),
     out: Path | None = typer.Option(None, "--out", help="Folder for analysis.json and the PNGs (default RUN_DIR/analysis)."),
     points: int = typer.Option(3000, "--points", help="Representations drawn in the projection (a seeded sample)."),
     plots: bool = typer.Option(
-        True, "--plots/--no-plots", help="Write the PNG figures (needs matplotlib: pip install \"recdiff\\[plot]\")."
+        True, "--plots/--no-plots",
+        help="Write the PNG figures (needs matplotlib: pip install -e \".\\[plot]\" in a source checkout).",
     ),
     overrides: list[str] | None = InferenceSetOption,
     as_json: bool = typer.Option(False, "--json", help="Print the group metrics as one JSON object."),
@@ -194,15 +236,15 @@ def analyze(
     from recdiff.training.restore import analyze_run
 
     import_code_files(code)
-    check_split_and_checkpoint(split, checkpoint)
-    report = analyze_run(run_dir, split, checkpoint, out, points, plots, overrides or [])
+    progress = error_console if as_json else console
+    report = analyze_run(run_dir, split.value, checkpoint.value, out, points, plots, overrides or [], progress)
     if as_json:
         console.print_json(jsontext.dumps(report))
         return
     for grouping, rows in report["groups"].items():
         metrics = {f"{row['group']} (n={row['count']:,})": {k: v for k, v in row.items() if k not in ("group", "count")}
                    for row in rows if row["count"]}
-        console.print(metrics_table(f"{run_dir}: {split} metrics by {grouping}", metrics))
+        console.print(metrics_table(f"{run_dir}: {split.value} metrics by {grouping}", metrics))
     for name, path in report["files"].items():
         console.print(f"{name}: {path}", highlight=False)
 

@@ -44,7 +44,8 @@ def read_parquet(path: Path, spec: DataSpec) -> pd.DataFrame:
     except ImportError:
         raise DataError(
             f"Reading the Parquet file '{path}' needs pyarrow, which is not installed. Install it with "
-            f"`pip install \"recdiff[parquet]\"`, or convert the file to CSV and set data.format to 'csv'."
+            f"`pip install pyarrow` (in a recdiff source checkout: `pip install -e \".[parquet]\"`), or convert the "
+            f"file to CSV and set data.format to 'csv'."
         ) from None
     try:
         header = list(pq.read_schema(path).names)

@@ -20,6 +20,7 @@ from recdiff.evaluation.ranking import (
 )
 from recdiff.models.base import Recommender
 from recdiff.nn.randomness import NoiseStream
+from recdiff.progress import Reporter, task
 from recdiff.runtime import autocast
 
 RankFn = Callable[[Batch, NoiseStream], torch.Tensor]
@@ -47,18 +48,23 @@ def rank_examples(
     batch_size: int = 1024,
     device: torch.device | str = "cpu",
     seed: int = 0,
+    progress: Reporter | None = None,
+    description: str = "ranking",
 ) -> np.ndarray:
     """The target rank (1 = best) of every example of `split`, in split order.
 
     Each example's noise is keyed by (seed, example), so its rank does not depend on the batch
     size, the batch order, the other examples in its batch or the padding; the caller's random
-    state is left alone.
+    state is left alone. Given a `progress` reporter, each batch advances a task called `description`.
     """
     device = torch.device(device)
     ranks = np.zeros(len(split), dtype=np.int64)
-    for index in evaluation_batches(split, batch_size):
-        batch = make_batch(data, split, index).to(device, non_blocking=True)
-        ranks[index] = rank(batch, NoiseStream.keyed(seed, batch.example)).cpu().numpy()
+    batches = evaluation_batches(split, batch_size)
+    with task(progress, description, len(batches)) as ranking:
+        for index in batches:
+            batch = make_batch(data, split, index).to(device, non_blocking=True)
+            ranks[index] = rank(batch, NoiseStream.keyed(seed, batch.example)).cpu().numpy()
+            ranking.advance()
     return ranks
 
 
@@ -71,10 +77,13 @@ def evaluate_ranks(
     device: torch.device | str = "cpu",
     seed: int = 0,
     max_users: int | None = None,
+    progress: Reporter | None = None,
+    description: str = "ranking",
 ) -> dict[str, float]:
     """Rank every real item for each example of `split` and return HR@K, NDCG@K and MRR (see `rank_examples`)."""
     metrics = RankingMetrics(ks)
-    metrics.add(torch.from_numpy(rank_examples(rank, data, limit_split(split, max_users), batch_size, device, seed)))
+    examples = limit_split(split, max_users)
+    metrics.add(torch.from_numpy(rank_examples(rank, data, examples, batch_size, device, seed, progress, description)))
     return metrics.compute()
 
 
@@ -128,7 +137,7 @@ def evaluate_model(
         ensemble: Independent reverse runs per example and model, their score distributions averaged.
         chunk: Items scored at once.
         exclude_history: Rank the items of each example's history last (`model.exclude_history`).
-        kwargs: Passed to :func:`evaluate_ranks` (batch_size, device, seed, max_users).
+        kwargs: Passed to :func:`evaluate_ranks` (batch_size, device, seed, max_users, progress, description).
     """
     models = as_models(model)
     rank = model_ranker(models, kwargs.get("device", "cpu"), precision, ensemble, chunk, exclude_history=exclude_history)

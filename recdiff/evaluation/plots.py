@@ -1,7 +1,7 @@
 """PNG figures of an analysis: group metrics as bars, representations projected to 2-D.
 
-matplotlib (and, for t-SNE, scikit-learn) are optional: ``pip install "recdiff[plot]"``.
-Without scikit-learn the projection is PCA.
+matplotlib (and, for t-SNE, scikit-learn) are optional: in a source checkout,
+``pip install -e ".[plot]"`` (or ``".[tsne]"`` for both). Without scikit-learn the projection is PCA.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ def _pyplot() -> Any:
         import matplotlib.pyplot as plt
     except ImportError:
         raise RecdiffError(
-            "The analysis figures need matplotlib, which is not installed. Install the plotting extra with "
-            "`pip install \"recdiff[plot]\"` (the tables and analysis.json do not need it)."
+            "The analysis figures need matplotlib, which is not installed. Install it with `pip install matplotlib` "
+            "(in a recdiff source checkout: `pip install -e \".[plot]\"`), or pass --no-plots; the tables and "
+            "analysis.json do not need it."
         ) from None
     return plt
 

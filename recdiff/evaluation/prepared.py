@@ -19,6 +19,7 @@ from recdiff.evaluation.evaluate import evaluate_model
 from recdiff.models.base import Recommender
 from recdiff.models.build import build_model
 from recdiff.models.diffusion import DiffusionRecommender
+from recdiff.progress import Reporter
 from recdiff.runtime import resolve_device, seed_everything
 from recdiff.spec.models import RunSpec
 
@@ -61,15 +62,17 @@ def target_counts(data: SequenceData, split: Split) -> torch.Tensor:
     return torch.from_numpy(counts)
 
 
-def evaluate_prepared(prepared: Prepared, split: str, models: Sequence[Recommender] = ()) -> dict[str, float]:
+def evaluate_prepared(
+    prepared: Prepared, split: str, models: Sequence[Recommender] = (), progress: Reporter | None = None
+) -> dict[str, float]:
     """Evaluate the prepared model on ``split`` (`val` or `test`) with its spec's evaluation settings
     and seed; given ``models`` (other weights of it, such as the EMA average, or an ensemble of
-    models trained on the same data), those instead."""
+    models trained on the same data), those instead. ``progress`` shows its batches as a task named ``split``."""
     p, e = prepared, prepared.spec.eval
     return evaluate_model(
         list(models) or p.model, p.data, getattr(p.splits, split), e.ks, batch_size=e.batch_size, device=p.device,
         seed=p.spec.seed, max_users=e.max_users, precision=p.spec.train.precision, ensemble=e.ensemble,
-        chunk=e.item_chunk, exclude_history=p.spec.model.exclude_history,
+        chunk=e.item_chunk, exclude_history=p.spec.model.exclude_history, progress=progress, description=split,
     )
 
 

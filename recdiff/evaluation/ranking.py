@@ -178,7 +178,7 @@ def evaluating(models: Sequence[Recommender]) -> Iterator[None]:
 
 
 @torch.inference_mode()
-def recommend(
+def top_k_items(
     model: Recommender | Sequence[Recommender],
     history: torch.Tensor,
     k: int = 10,
@@ -187,7 +187,10 @@ def recommend(
     chunk: int = DEFAULT_CHUNK,
     exclude_history: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The model's top-k item ids [B, k] (best first) and their scores for left-padded histories [B, L].
+    """The model's top-k dense item ids [B, k] (1..N, best first) and their scores for left-padded histories [B, L].
+
+    The tensor-level ranking under `recdiff.recommend`, which takes and returns the data's own
+    ids (`recdiff.serving.predictor.Predictor`).
 
     Given several models trained on one catalogue, the ensemble's mean softmax distribution
     ranks the items. Items are scored a slice at a time (see `chunked_top_k`); the models are

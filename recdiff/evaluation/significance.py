@@ -68,30 +68,48 @@ def t_two_sided_p(t: float, df: int) -> float:
     return incomplete_beta(df / 2.0, 0.5, df / (df + t * t))
 
 
+MIN_PAIRS = 3
+"""Fewest pairs given a t and p: with two, one degree of freedom makes any p-value meaningless."""
+
+ZERO_SPREAD = 1e-9
+"""Differences whose standard deviation is below this fraction of their size count as constant (float noise)."""
+
+
 @dataclass(frozen=True)
 class PairedTTest:
-    """Paired t-test of ``b - a``: mean difference, t statistic, degrees of freedom, two-sided p."""
+    """Paired t-test of ``b - a``: mean difference, t statistic, degrees of freedom, two-sided p.
+
+    ``t`` and ``p`` are None when the test is undefined (too few pairs, or differences that do
+    not vary), and ``undefined`` then says why in words a report can print.
+    """
 
     mean_difference: float
-    t: float
+    t: float | None
     df: int
-    p: float
+    p: float | None
+    undefined: str | None = None
 
 
 def paired_t_test(a: Sequence[float], b: Sequence[float]) -> PairedTTest:
     """Paired t-test on matched pairs (a[i], b[i]), e.g. two models trained with the same seeds.
 
+    Fewer than `MIN_PAIRS` pairs, or differences of zero variance (every pair moved by the
+    same amount, when t would be a division by float noise), give t and p of None.
+
     Raises:
-        ValueError: Fewer than two pairs, or sequences of different lengths.
+        ValueError: No pairs, or sequences of different lengths.
     """
     if len(a) != len(b):
         raise ValueError(f"paired samples need equal lengths, got {len(a)} and {len(b)}")
-    if len(a) < 2:
-        raise ValueError("a paired t-test needs at least two pairs")
+    if not a:
+        raise ValueError("a paired t-test needs at least one pair")
     differences = [y - x for x, y in zip(a, b)]
     mean, std = mean_std(differences)
     df = len(differences) - 1
-    if std == 0.0:
-        return PairedTTest(mean, 0.0 if mean == 0.0 else math.copysign(math.inf, mean), df, 1.0 if mean == 0.0 else 0.0)
+    if len(differences) < MIN_PAIRS:
+        reason = f"only {len(differences)} paired seed(s); a paired t-test needs at least {MIN_PAIRS}"
+        return PairedTTest(mean, None, df, None, reason)
+    if std <= ZERO_SPREAD * max(abs(d) for d in differences):
+        return PairedTTest(mean, None, df, None, "the paired differences have zero variance (every seed moved alike)")
     t = mean / (std / math.sqrt(len(differences)))
     return PairedTTest(mean, t, df, t_two_sided_p(t, df))

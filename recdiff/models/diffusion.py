@@ -32,7 +32,12 @@ class DiffusionRecommender(ItemEmbeddings, Recommender):
         hidden: Embedding and approximator width H.
         max_len: Longest history (size of the positional table).
         process: Diffusion constants.
-        backbone, conditioning, noise, timesteps, sampler, scorer: Built components.
+        backbone: Built approximator backbone.
+        conditioning: Built conditioning block.
+        noise: Built training-noise sampler.
+        timesteps: Built training-step sampler.
+        sampler: Built reverse sampler.
+        scorer: Built scorer of x_0 against the item table.
         dropout: Dropout on the approximator output.
         emb_dropout: Dropout on history embeddings.
         positional: Whether learned positional embeddings are added to the history.

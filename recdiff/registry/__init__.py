@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from recdiff.nn.conditioning import ConditioningBlock
     from recdiff.nn.losses import Loss
     from recdiff.nn.scorers import Scorer
+    from recdiff.training.loggers import MetricLogger
 
 _loaded = False
 
@@ -143,9 +144,19 @@ datasets: Registry[DatasetRecipe] = _registry(
     "`data: {name: NAME}` and `recdiff data fetch NAME` downloads it.",
 )
 
+loggers: Registry[MetricLogger] = _registry(
+    "logger",
+    "recdiff.training.loggers:MetricLogger",
+    "`factory(spec: RunSpec, **params) -> MetricLogger`, touching no file (a missing dependency fails here, "
+    "before the run starts); then `logger.open(run_dir, history)` once, `history` being the records already in "
+    "metrics.jsonl (a resumed run's), `logger.log(record)` for each record metrics.jsonl gets, and "
+    "`logger.close()` when the run ends. A spec names loggers in `train.loggers`.",
+    ("spec",),
+)
+
 REGISTRIES: dict[str, Registry[Any]] = {
     r.kind: r
-    for r in (models, schedules, noises, timesteps, conditionings, backbones, samplers, scorers, losses, datasets)
+    for r in (models, schedules, noises, timesteps, conditionings, backbones, samplers, scorers, losses, datasets, loggers)
 }
 
 

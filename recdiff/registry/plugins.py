@@ -8,6 +8,7 @@ load is recorded as broken instead of breaking recdiff (flake8's plugin finder d
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import sys
@@ -52,6 +53,9 @@ class PluginStatus:
 
 #: What `load_plugins` found, in load order.
 STATUS: list[PluginStatus] = []
+
+#: sha256 of each file `import_code` imported, by absolute path, as it was when imported (env.json records them).
+CODE_FILES: dict[str, str] = {}
 
 
 def autoload_disabled() -> bool:
@@ -115,3 +119,4 @@ def import_code(path: str | Path) -> None:
             f"Importing --code file '{path}' failed ({describe(error)}). Fix the file; it should "
             f"only define and register components (`@recdiff.register(kind, name)`)."
         ) from None
+    CODE_FILES[str(path.resolve())] = hashlib.sha256(path.read_bytes()).hexdigest()

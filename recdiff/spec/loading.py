@@ -154,7 +154,8 @@ def _with_default_names(raw: dict[str, Any]) -> dict[str, Any]:
 
 def _component_errors(spec: RunSpec) -> list[str]:
     """Validate every component slot's params against its registered entry (filling in defaults),
-    and a named dataset's name against the `dataset` registry, so a typo fails before any download."""
+    a named dataset's name against the `dataset` registry, so a typo fails before any download, and
+    the loggers' names against the `logger` registry."""
     errors = []
     for path, kind in COMPONENT_SLOTS.items():
         section, field = path.split(".")
@@ -176,6 +177,12 @@ def _component_errors(spec: RunSpec) -> list[str]:
             registry("dataset").get(spec.data.name)
         except RecdiffError as error:
             errors.append(f"data.name: {error}")
+    for index, name in enumerate(spec.train.loggers):
+        if name != "jsonl":  # metrics.jsonl, written by the run directory itself
+            try:
+                registry("logger").get(name)
+            except RecdiffError as error:
+                errors.append(f"train.loggers.{index}: {error}")
     return errors
 
 

@@ -6,11 +6,12 @@ description here and nowhere else.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from recdiff.metric_names import canonical_metric, metric_cutoff
 
 SEED_LIMIT = 2**32
 """Seeds must be below this: NumPy's global seed (`seed_everything`) takes 32 bits."""
@@ -220,6 +221,19 @@ class TrainSpec(StrictModel):
     )
     compile: bool = Field(False, description="`torch.compile` the approximator (slow first batches, faster after).")
     threads: int | None = Field(None, ge=1, description="CPU threads for PyTorch (default: PyTorch's choice).")
+    log_every: int = Field(
+        100,
+        ge=1,
+        description="Where output is not a terminal (CI logs, `nohup`, a file), print a progress line every this "
+        "many batches of training or evaluation (and at least every 30 seconds): epoch, batch of total, running "
+        "loss, examples per second and time left. A terminal shows live bars instead.",
+    )
+    loggers: list[str] = Field(
+        default_factory=lambda: ["jsonl"],
+        description="Metric logs of the run, all fed the same records: `jsonl` (metrics.jsonl, always written, listed "
+        "or not), `csv` (metrics.csv, one row per record under a fixed header) and `tensorboard` (event files in "
+        "`tensorboard/`; needs `pip install \"recdiff[tensorboard]\"`), or a plugin's (kind `logger`).",
+    )
     eval_every: int = Field(1, ge=1, description="Validate every this many epochs.")
     eval_first: int | None = Field(
         None,
@@ -250,6 +264,14 @@ class TrainSpec(StrictModel):
             )
         return self
 
+    @field_validator("loggers")
+    @classmethod
+    def _each_logger_once(cls, value: list[str]) -> list[str]:
+        repeated = sorted({name for name in value if value.count(name) > 1})
+        if repeated:
+            raise ValueError(f"names {', '.join(repeated)} more than once; list each logger once")
+        return value
+
     @field_validator("device")
     @classmethod
     def _known_device(cls, value: str) -> str:
@@ -262,7 +284,11 @@ class EvalSpec(StrictModel):
     """Full-ranking evaluation."""
 
     ks: list[int] = Field(default_factory=lambda: [5, 10, 20], min_length=1, description="Cut-offs K of HR@K and NDCG@K.")
-    metric: str = Field("ndcg@10", description="Validation metric for early stopping and the best checkpoint.")
+    metric: str = Field(
+        "ndcg@10",
+        description="Validation metric for early stopping and the best checkpoint: `hr@K`, `ndcg@K` or `mrr`, in any "
+        "case (`hit@K` and `HR@K` are read as `hr@K`).",
+    )
     select: Literal["metric", "any"] = Field(
         "metric",
         description="What counts as an improving validation, for the best checkpoint and for patience: `metric` "
@@ -292,12 +318,15 @@ class EvalSpec(StrictModel):
             raise ValueError("every K must be at least 1")
         return sorted(set(value))
 
+    @field_validator("metric")
+    @classmethod
+    def _canonical_metric(cls, value: str) -> str:
+        return canonical_metric(value)
+
     @model_validator(mode="after")
     def _metric_is_computed(self) -> EvalSpec:
-        match = re.fullmatch(r"(hr|ndcg)@(\d+)|mrr", self.metric)
-        if match is None:
-            raise ValueError(f"metric '{self.metric}' must be 'hr@K', 'ndcg@K' or 'mrr'")
-        if match.group(2) is not None and int(match.group(2)) not in self.ks:
+        k = metric_cutoff(self.metric)
+        if k is not None and k not in self.ks:
             raise ValueError(f"metric '{self.metric}' uses a K that is not in ks {self.ks}")
         return self
 

@@ -179,11 +179,11 @@ def summary_record(group: Group) -> dict[str, Any]:
     }
 
 
-def compare_groups(a: Group, b: Group, split: str = "test") -> dict[str, PairedTTest]:
-    """A paired t-test of ``b - a`` for every metric, pairing runs by seed.
+def compare_groups(a: Group, b: Group, split: str = "test", metrics: list[str] | None = None) -> dict[str, PairedTTest]:
+    """A paired t-test of ``b - a`` for every metric (or only ``metrics``), pairing runs by seed.
 
     Raises:
-        RunError: The groups share fewer than two seeds.
+        RunError: The groups share fewer than two seeds, or a requested metric is not in their results.
     """
     shared = sorted(set(a.runs) & set(b.runs))
     if len(shared) < 2:
@@ -192,8 +192,14 @@ def compare_groups(a: Group, b: Group, split: str = "test") -> dict[str, PairedT
             f"{len(shared)} seed(s); a paired t-test needs at least two runs of each with the same seeds. Run "
             f"`recdiff repeat` for both with the same seed and --seeds."
         )
-    metrics = a.runs[shared[0]][split]
+    available = list(a.runs[shared[0]][split])
+    missing = [metric for metric in metrics or [] if metric not in available]
+    if missing:
+        raise RunError(
+            f"No {', '.join(missing)} in the runs' {split} results, which hold {', '.join(available)} (their eval.ks "
+            f"sets the cut-offs). Ask for one of those."
+        )
     return {
         metric: paired_t_test([a.runs[s][split][metric] for s in shared], [b.runs[s][split][metric] for s in shared])
-        for metric in metrics
+        for metric in metrics or available
     }

@@ -8,27 +8,38 @@ from typing import Any
 
 import numpy as np
 import torch
+from rich.console import Console
 
 from recdiff import jsontext
+from recdiff.data import SequenceData
 from recdiff.errors import CheckpointError, RunError, SpecError, describe
 from recdiff.evaluation.analysis import analyze_ranks, head_items
 from recdiff.evaluation.evaluate import limit_split, model_ranker, popularity_scores, rank_examples
 from recdiff.evaluation.prepared import Prepared, evaluate_prepared, prepare
+from recdiff.models.base import Recommender
+from recdiff.progress import Reporter
 from recdiff.spec.diff import covered
 from recdiff.spec.loading import load_spec
+from recdiff.spec.models import RunSpec
 from recdiff.training.checkpoint import DATA_LOCATION, check_same_data, edited_fields, load_checkpoint
 from recdiff.training.rundir import RunDir
+from recdiff.training.vocab import Vocabulary
 
 INFERENCE_FIELDS = (
     "model.sampler", "model.scorer", "model.exclude_history", "eval.", "train.precision", "train.device", "train.threads",
+    "train.log_every",
 )
-"""Spec fields an evaluation may override: they change how a trained model is run, not the model."""
+"""Spec fields an evaluation or a `Predictor` may override: they change how a trained model is run, not the model."""
 
 
 def load_run(
     run_dir: str | Path, checkpoint: str = "best", overrides: Iterable[str] = (), split: str | None = None
 ) -> Prepared:
     """Data, splits and the model of `run_dir` with the weights of `checkpoints/<checkpoint>.pt`.
+
+    It reads the run's training data (to evaluate on its splits); a run trained before
+    ``vocab.json`` existed gets one here (see `add_vocabulary`). To recommend without the data,
+    use `recdiff.serving.predictor.Predictor`.
 
     Args:
         overrides: ``field=value`` assignments to the saved spec, limited to `INFERENCE_FIELDS`
@@ -37,15 +48,7 @@ def load_run(
             (``val`` for a ``train.fit_on: train+val`` refit).
     """
     run = RunDir.open(run_dir)
-    overrides = list(overrides)
-    for assignment in overrides:
-        if not covered(assignment.split("=", 1)[0].strip(), INFERENCE_FIELDS):
-            raise SpecError(
-                f"--set {assignment}: a trained run can only be evaluated with other inference settings "
-                f"({', '.join(f + ('*' if f.endswith('.') else '') for f in INFERENCE_FIELDS)}); other fields "
-                f"would change the model the checkpoint holds. Train a new run to change them."
-            )
-    spec = load_spec(run.spec_path, overrides)
+    spec = load_spec(run.spec_path, inference_overrides(overrides))
     if split == "val" and spec.train.fit_on == "train+val":
         raise RunError(
             f"Run '{run_dir}' was trained on the validation targets (train.fit_on: train+val), so its validation "
@@ -56,21 +59,63 @@ def load_run(
     path = run.path / "checkpoints" / f"{checkpoint}.pt"
     state = load_checkpoint(path, prepared.device)
     check_same_data(state, prepared.data, path, "evaluate")
-    edited = edited_fields(state, spec, (*INFERENCE_FIELDS, *DATA_LOCATION))
+    check_unedited(run_dir, state, spec, path)
+    load_weights(prepared.model, state, path)
+    add_vocabulary(run, prepared.data)
+    return prepared
+
+
+def inference_overrides(overrides: Iterable[str]) -> list[str]:
+    """``overrides`` as a list, each checked to set one of `INFERENCE_FIELDS` (a trained model stays the model it is).
+
+    Raises:
+        SpecError: One sets another field.
+    """
+    overrides = list(overrides)
+    for assignment in overrides:
+        if not covered(assignment.split("=", 1)[0].strip(), INFERENCE_FIELDS):
+            raise SpecError(
+                f"--set {assignment}: a trained run can only be evaluated, analysed or served with other inference settings "
+                f"({', '.join(f + ('*' if f.endswith('.') else '') for f in INFERENCE_FIELDS)}); other fields "
+                f"would change the model the checkpoint holds. Train a new run to change them."
+            )
+    return overrides
+
+
+def check_unedited(run_dir: str | Path, state: dict[str, Any], spec: RunSpec, path: Path) -> None:
+    """Refuse a run whose spec.yaml was edited since training (other than inference settings, data location, loggers)."""
+    edited = edited_fields(state, spec, (*INFERENCE_FIELDS, *DATA_LOCATION, "train.loggers"))
     if edited:
         raise CheckpointError(
             f"Run '{run_dir}': its spec.yaml was edited after training ({'; '.join(edited)}), so it no longer "
-            f"describes the model in '{path}'. Restore those fields to evaluate the run; inference settings "
+            f"describes the model in '{path}'. Restore those fields to use the run; inference settings "
             f"({', '.join(INFERENCE_FIELDS)}) may be changed with --set instead."
         )
+
+
+def load_weights(model: Recommender, state: dict[str, Any], path: Path) -> None:
+    """Load the checkpoint's weights into the model its spec builds, or say why they do not fit."""
     try:
-        prepared.model.load_state_dict(state["model"])
+        model.load_state_dict(state["model"])
     except RuntimeError as error:
         raise CheckpointError(
             f"Checkpoint '{path}' does not fit the model its spec.yaml builds ({describe(error)}). "
-            f"Was spec.yaml edited after training? Restore it, or evaluate with the spec the run was trained with."
+            f"Was spec.yaml edited after training? Restore it, or use the spec the run was trained with."
         ) from None
-    return prepared
+
+
+def add_vocabulary(run: RunDir, data: SequenceData) -> None:
+    """Give a run trained before vocab.json existed its vocabulary, read from the data just loaded.
+
+    Best effort: a run directory that cannot be written (read-only, full) is still used; only
+    its next data-free load (`recdiff.serving.predictor.Predictor`) reads the data again.
+    """
+    if run.vocab_path.is_file():
+        return
+    try:
+        run.write_vocab(Vocabulary.of(data))
+    except RunError:
+        pass
 
 
 def evaluate_run(
@@ -78,13 +123,15 @@ def evaluate_run(
     split: str = "test",
     checkpoint: str = "best",
     overrides: Iterable[str] = (),
+    console: Console | None = None,
 ) -> dict[str, float]:
     """Re-evaluate a saved run on `split` (`val` or `test`), reproducibly (the run's seed fixes the noise).
 
     Several run directories are evaluated as one ensemble: every model scores all items and
     users get the mean of the models' softmax distributions. The runs must share their data
     settings and `model.exclude_history`; evaluation settings and the noise seed are the first
-    run's. `overrides` change inference settings only (see `load_run`), of every run.
+    run's. `overrides` change inference settings only (see `load_run`), of every run. Given a
+    `console`, the batches' progress is shown there (as training shows it, see `recdiff.progress`).
     """
     run_dirs = [run_dir] if isinstance(run_dir, (str, Path)) else list(run_dir)
     if not run_dirs:
@@ -94,7 +141,12 @@ def evaluate_run(
     first = runs[0]
     for path, prepared in zip(run_dirs[1:], runs[1:]):
         _check_ensemble_member(run_dirs[0], first, path, prepared)
-    return evaluate_prepared(first, split, [prepared.model for prepared in runs])
+    return evaluate_prepared(first, split, [prepared.model for prepared in runs], _reporter(first, console))
+
+
+def _reporter(prepared: Prepared, console: Console | None) -> Reporter | None:
+    """Progress on ``console`` at the run's `train.log_every`, or none without a console."""
+    return None if console is None else Reporter(console, prepared.spec.train.log_every)
 
 
 def _check_ensemble_member(first_dir: str | Path, first: Prepared, path: str | Path, other: Prepared) -> None:
@@ -126,8 +178,11 @@ def analyze_run(
     points: int = 3000,
     plots: bool = True,
     overrides: Iterable[str] = (),
+    console: Console | None = None,
 ) -> dict[str, Any]:
     """Analyse a saved run on ``split``: group metrics in ``analysis.json`` and, with ``plots``, two PNGs.
+
+    Given a `console`, the ranking's progress is shown there.
 
     Returns:
         ``{"split", "groups": {"items": [...], "lengths": [...]}, "files": {...}}``.
@@ -144,7 +199,7 @@ def analyze_run(
     rank = model_ranker(
         [model], p.device, p.spec.train.precision, e.ensemble, e.item_chunk, keep, p.spec.model.exclude_history
     )
-    ranks = rank_examples(rank, p.data, examples, e.batch_size, p.device, p.spec.seed)
+    ranks = rank_examples(rank, p.data, examples, e.batch_size, p.device, p.spec.seed, _reporter(p, console), split)
     counts = popularity_scores(p.data, examples).numpy()
     targets = p.data.items[examples.end] - 1
     groups = analyze_ranks(ranks, targets, examples.history_lengths(), counts, e.ks)

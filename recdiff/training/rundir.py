@@ -1,15 +1,12 @@
-"""The run directory: resolved spec, environment, metrics log, checkpoints and final results."""
+"""The run directory: resolved spec, environment, id vocabulary, metrics log, checkpoints and final results."""
 
 from __future__ import annotations
 
 import contextlib
-import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import torch
 
 from recdiff import jsontext
 from recdiff.errors import RunError, describe
@@ -17,6 +14,7 @@ from recdiff.spec.loading import dump_spec
 from recdiff.spec.models import RunSpec
 from recdiff.training.files import append_line, write_atomic
 from recdiff.training.lock import RunLock
+from recdiff.training.vocab import VOCAB, Vocabulary
 
 METRICS = "metrics.jsonl"
 """A run's log: one JSON object per epoch, validation and test (`RunDir.log`)."""
@@ -112,38 +110,32 @@ class RunDir:
     env_path = property(lambda self: self.path / "env.json")
     metrics_path = property(lambda self: self.path / METRICS)
     results_path = property(lambda self: self.path / "results.json")
+    vocab_path = property(lambda self: self.path / VOCAB)
     best_path = property(lambda self: self.path / "checkpoints" / "best.pt")
     last_path = property(lambda self: self.path / "checkpoints" / "last.pt")
 
     def write_spec(self, spec: RunSpec) -> None:
         _write_text(self.spec_path, dump_spec(spec))
 
-    def write_env(self, device: torch.device, seed: int) -> None:
-        """Versions, device and seed: what is needed to tell two runs' settings apart."""
-        import numpy
-        import pandas
-        import pydantic
-
-        from recdiff.version import __version__
-
-        env = {
-            "recdiff": __version__,
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "torch": torch.__version__,
-            "numpy": numpy.__version__,
-            "pandas": pandas.__version__,
-            "pydantic": pydantic.__version__,
-            "device": str(device),
-            "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
-            "threads": torch.get_num_threads(),
-            "seed": seed,
-        }
+    def write_env(self, env: dict[str, Any]) -> None:
+        """env.json: what is needed to tell two runs' settings apart (`recdiff.training.environment`)."""
         _write_text(self.env_path, jsontext.dumps(env, indent=2))
+
+    def write_vocab(self, vocab: Vocabulary) -> None:
+        """The ids of the data's items and users (`recdiff.training.vocab`), so the run serves without its data."""
+        vocab.write(self.vocab_path)
+
+    def read_vocab(self) -> Vocabulary | None:
+        """The run's vocabulary, or None for a run trained before recdiff wrote one."""
+        return Vocabulary.read(self.vocab_path) if self.vocab_path.is_file() else None
 
     def log(self, record: dict[str, Any]) -> None:
         """Append one JSON object to metrics.jsonl."""
         append_line(self.metrics_path, jsontext.dumps(record))
+
+    def rewrite_metrics(self, records: list[dict[str, Any]]) -> None:
+        """Replace metrics.jsonl with ``records`` (all or nothing)."""
+        _write_text(self.metrics_path, "".join(jsontext.dumps(record) + "\n" for record in records))
 
     def write_results(self, results: dict[str, Any]) -> None:
         _write_text(self.results_path, jsontext.dumps(results, indent=2))

@@ -13,13 +13,6 @@ from typing import Any, cast
 import numpy as np
 import torch
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from recdiff.data import (
@@ -33,12 +26,16 @@ from recdiff.errors import Interrupted, RunError
 from recdiff.evaluation.evaluate import evaluate_popularity
 from recdiff.evaluation.prepared import COMPILED_ATTRIBUTES, Prepared, evaluate_prepared, prepare
 from recdiff.models.base import Recommender
+from recdiff.progress import Reporter
 from recdiff.runtime import autocast
 from recdiff.spec.loading import load_spec
 from recdiff.spec.models import RunSpec, TrainSpec
 from recdiff.training.checkpoint import DATA_LOCATION, check_same_data, edited_fields, load_checkpoint, save_checkpoint
+from recdiff.training.environment import environment
 from recdiff.training.lock import RunLock
-from recdiff.training.rundir import RunDir
+from recdiff.training.loggers import MetricLogger, make_loggers
+from recdiff.training.rundir import RunDir, read_metrics
+from recdiff.training.vocab import Vocabulary
 
 
 def make_optimizer(model: torch.nn.Module, train: TrainSpec) -> torch.optim.Optimizer:
@@ -113,8 +110,11 @@ def as_saved(spec: RunSpec) -> RunSpec:
     return spec
 
 
-RESUME_MAY_CHANGE = ("train.device", "train.threads", "train.compile", "eval.batch_size", "eval.item_chunk", *DATA_LOCATION)
-"""Spec fields a resumed run may change in spec.yaml: where and how fast it runs, not what it computes."""
+RESUME_MAY_CHANGE = (
+    "train.device", "train.threads", "train.compile", "train.log_every", "train.loggers",
+    "eval.batch_size", "eval.item_chunk", *DATA_LOCATION,
+)
+"""Spec fields a resumed run may change in spec.yaml: where and how fast it runs and what it logs, not what it computes."""
 
 
 class Trainer:
@@ -128,8 +128,10 @@ class Trainer:
         run: The run directory.
         lock: This process's hold on the run directory, released when `fit` ends.
         prepared: The spec's data, splits and seeded model.
-        console: Where progress is shown.
+        console: Where progress is shown (live bars on a terminal, a line every `train.log_every`
+            batches elsewhere).
         progress: Where the run stands (a fresh run starts from epoch 0).
+        loggers: The loggers of `train.loggers` (default: built here by `make_loggers`).
     """
 
     def __init__(
@@ -140,23 +142,30 @@ class Trainer:
         prepared: Prepared,
         console: Console | None = None,
         progress: RunProgress | None = None,
+        loggers: list[MetricLogger] | None = None,
     ) -> None:
         self.spec, self.run, self.lock, self.prepared = spec, run, lock, prepared
+        self.loggers = make_loggers(spec) if loggers is None else loggers
         self.console = console or Console()
+        self.reporter = Reporter(self.console, spec.train.log_every)
         self._build_optimisation()
         self.progress = progress or RunProgress()
 
     @classmethod
     def start(cls, spec: RunSpec, out: str | Path | None = None, console: Console | None = None) -> Trainer:
-        """A new run of ``spec`` in ``out`` (default ``runs/<time>-<name>/``), claimed before its data loads."""
+        """A new run of ``spec`` in ``out`` (default ``runs/<time>-<name>/``), claimed before its data loads.
+
+        Its loggers are built first, so a missing dependency (TensorBoard) stops it before anything is written.
+        """
         spec = as_saved(spec)
+        loggers = make_loggers(spec)
         claim = RunDir.claim(spec, out)  # before the data loads, so a second run is refused at once
         try:
             prepared = prepare(spec)
         except BaseException:
             claim.abandon()
             raise
-        return cls(spec, claim.run, claim.lock, prepared, console)
+        return cls(spec, claim.run, claim.lock, prepared, console, loggers=loggers)
 
     @classmethod
     def resume(cls, run_dir: str | Path, console: Console | None = None) -> Trainer:
@@ -196,13 +205,14 @@ class Trainer:
         # weights and optimizer moments onto the model's device, whichever device wrote them.
         state = load_checkpoint(run.last_path)
         _check_unchanged(run, state, spec)
+        loggers = make_loggers(spec)
         prepared = prepare(spec)
         check_same_data(state, prepared.data, run.last_path, "resume")
         progress = RunProgress(
             epoch=state["epoch"], best=state["best"], stale=state["stale"], seconds=state["train_seconds"],
             popularity=state["popularity"],
         )
-        trainer = cls(spec, run, lock, prepared, console, progress)
+        trainer = cls(spec, run, lock, prepared, console, progress, loggers)
         trainer.model.load_state_dict(state.get("trained", state["model"]))
         if trainer.ema is not None:
             trainer.ema.load_state_dict(state["ema"])
@@ -253,9 +263,9 @@ class Trainer:
         }
 
     def _evaluate(self, split: str) -> dict[str, float]:
-        return evaluate_prepared(self.prepared, split, [self.evaluated])
+        return evaluate_prepared(self.prepared, split, [self.evaluated], self.reporter)
 
-    def train_epoch(self, epoch: int, progress: Progress) -> dict[str, float]:
+    def train_epoch(self, epoch: int) -> dict[str, float]:
         """One pass over the (seeded, length-bucketed) training batches."""
         p, t = self.prepared, self.spec.train
         split = training_examples(p)
@@ -264,28 +274,27 @@ class Trainer:
             generator=np.random.default_rng([self.spec.seed, epoch]),
         )[: t.max_batches]
         self.model.train()
-        task = progress.add_task(f"epoch {epoch}", total=len(order), info="")
         total_loss, examples, start = 0.0, 0, time.perf_counter()
         non_blocking = p.device.type == "cuda"
-        for step, index in enumerate(order, 1):
-            batch = make_batch(p.data, split, index).to(p.device, non_blocking=non_blocking)
-            with autocast(p.device, t.precision):
-                loss = self.model.loss(batch.history, batch.target)
-            value = loss.item()
-            if not math.isfinite(value):  # before the step: the weights of the last finished epoch stay as saved
-                raise self._diverged(epoch, step, value)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if t.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.grad_clip)
-            self.optimizer.step()
-            if self.ema is not None:
-                self.ema.update_parameters(self.model)
-            total_loss += value * len(batch)
-            examples += len(batch)
-            rate = examples / (time.perf_counter() - start)
-            progress.update(task, advance=1, info=f"loss {total_loss / examples:.4f} · {rate:,.0f} ex/s")
-        progress.remove_task(task)
+        with self.reporter.task(f"epoch {epoch}", len(order)) as progress:
+            for step, index in enumerate(order, 1):
+                batch = make_batch(p.data, split, index).to(p.device, non_blocking=non_blocking)
+                with autocast(p.device, t.precision):
+                    loss = self.model.loss(batch.history, batch.target)
+                value = loss.item()
+                if not math.isfinite(value):  # before the step: the weights of the last finished epoch stay as saved
+                    raise self._diverged(epoch, step, value)
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if t.grad_clip is not None:
+                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.grad_clip)
+                self.optimizer.step()
+                if self.ema is not None:
+                    self.ema.update_parameters(self.model)
+                total_loss += value * len(batch)
+                examples += len(batch)
+                rate = examples / (time.perf_counter() - start)
+                progress.advance(f"loss {total_loss / examples:.4f}  {rate:,.0f} ex/s")
         seconds = time.perf_counter() - start
         lr = self.optimizer.param_groups[0]["lr"]
         self.scheduler.step()
@@ -294,7 +303,7 @@ class Trainer:
 
     def _diverged(self, epoch: int, batch: int, loss: float) -> RunError:
         """Log where the loss stopped being finite, and the error that ends the run there."""
-        self.run.log({"event": "diverged", "epoch": epoch, "batch": batch, "loss": str(loss)})
+        self.log({"event": "diverged", "epoch": epoch, "batch": batch, "loss": str(loss)})
         state, t = self.progress, self.spec.train
         if state.epoch == 0:
             kept = "No epoch finished, so there is no checkpoint."
@@ -322,6 +331,8 @@ class Trainer:
         except KeyboardInterrupt as stop:
             raise self._interrupted(stop) from None
         finally:
+            for logger in self.loggers:
+                logger.close()
             self.lock.release()
 
     def _interrupted(self, stop: KeyboardInterrupt) -> Interrupted:
@@ -337,6 +348,29 @@ class Trainer:
             signum,
         )
 
+    def log(self, record: dict[str, Any]) -> None:
+        """Log one record: to metrics.jsonl, then to every logger of `train.loggers`."""
+        self.run.log(record)
+        for logger in self.loggers:
+            logger.log(record)
+
+    def _logged_so_far(self) -> list[dict[str, Any]]:
+        """metrics.jsonl's records, less those of epochs after last.pt's and of a test: a run stopped after
+        logging an epoch but before saving it trains and logs that epoch again when resumed."""
+        try:
+            records = read_metrics(self.run.path)
+        except ValueError as error:  # a line cut short by a full disk or a kill
+            raise RunError(
+                f"Run '{self.run.path}' cannot be resumed: its metrics.jsonl has a line that is not JSON ({error}), "
+                f"most likely cut short when the run stopped. Delete that line (the resumed run logs its epoch "
+                f"again), then resume."
+            ) from None
+        tests = [r for r in records if r.get("event") == "eval" and r.get("split") == "test"]
+        kept = [r for r in records if r.get("epoch", 0) <= self.progress.epoch and r not in tests]
+        if len(kept) < len(records):
+            self.run.rewrite_metrics(kept)
+        return kept
+
     def _fit(self) -> TrainResult:
         spec, p, run, state = self.spec, self.prepared, self.run, self.progress
         t = spec.train
@@ -347,63 +381,64 @@ class Trainer:
         )
         if p.report is not None:
             self.console.print(f"data: {p.report.summary()}", highlight=False)
+        history = self._logged_so_far() if state.epoch else []
+        for logger in self.loggers:
+            logger.open(run.path, history)
+        run.write_vocab(Vocabulary.of(p.data))  # on resume too: a run begun before vocab.json existed gets one
         if state.epoch == 0:
             run.write_spec(spec)
-            run.write_env(p.device, spec.seed)
+            run.write_env(environment(p.device, spec.seed))
             state.popularity = {
                 split: evaluate_popularity(p.data, getattr(p.splits, split), spec.eval.ks,
                                            spec.eval.batch_size, spec.eval.max_users)
                 for split in ("val", "test")
             }
             for split, metrics in state.popularity.items():
-                run.log({"event": "baseline", "name": "popularity", "split": split, **metrics})
+                self.log({"event": "baseline", "name": "popularity", "split": split, **metrics})
         else:
-            run.log({"event": "resume", "after_epoch": state.epoch})
+            self.log({"event": "resume", "after_epoch": state.epoch})
             self.console.print(f"resuming after epoch {state.epoch} (best so far: epoch {state.best['epoch']})")
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn(), TextColumn("{task.fields[info]}"))
         stopped = t.patience is not None and state.stale >= t.patience
         refit = t.fit_on == "train+val"
         if refit:
             self.console.print("training on the training and validation targets (fit_on: train+val): no validation")
-        with Progress(*columns, console=self.console, transient=True) as progress:
-            for epoch in range(state.epoch + 1, t.epochs + 1):
-                if stopped:
-                    break
-                started = time.perf_counter()
-                stats = self.train_epoch(epoch, progress)
-                run.log({"event": "epoch", "epoch": epoch, **stats})
-                line = f"epoch {epoch:3d}  loss {stats['loss']:.4f}  {stats['examples_per_s']:,.0f} ex/s"
-                improved = False
-                if refit:  # nothing to validate on: each epoch's model is the one to test
-                    state.best, improved = {"epoch": epoch, "value": float("nan"), "metrics": {}}, True
-                elif validates(t, epoch):
-                    val = self._evaluate("val")
-                    elapsed = state.seconds + time.perf_counter() - started
-                    run.log({"event": "eval", "split": "val", "epoch": epoch, "elapsed": elapsed, **val})
-                    value = val[spec.eval.metric]
-                    line += f"  val {spec.eval.metric} {value:.4f}"
-                    improved, each = improves(spec.eval.select, spec.eval.metric, val, state.best)
-                    if improved:
-                        state.best, state.stale = {"epoch": epoch, "value": value, "metrics": val, "each": each}, 0
-                        line += " *"
-                    else:
-                        state.best["each"] = each
-                        state.stale += 1
-                state.seconds += time.perf_counter() - started
+        for epoch in range(state.epoch + 1, t.epochs + 1):
+            if stopped:
+                break
+            started = time.perf_counter()
+            stats = self.train_epoch(epoch)
+            self.log({"event": "epoch", "epoch": epoch, **stats})
+            line = f"epoch {epoch:3d}  loss {stats['loss']:.4f}  {stats['examples_per_s']:,.0f} ex/s"
+            improved = False
+            if refit:  # nothing to validate on: each epoch's model is the one to test
+                state.best, improved = {"epoch": epoch, "value": float("nan"), "metrics": {}}, True
+            elif validates(t, epoch):
+                val = self._evaluate("val")
+                elapsed = state.seconds + time.perf_counter() - started
+                self.log({"event": "eval", "split": "val", "epoch": epoch, "elapsed": elapsed, **val})
+                value = val[spec.eval.metric]
+                line += f"  val {spec.eval.metric} {value:.4f}"
+                improved, each = improves(spec.eval.select, spec.eval.metric, val, state.best)
                 if improved:
-                    save_checkpoint(run.best_path, self._state(epoch, state.best))
-                save_checkpoint(run.last_path, self._state(epoch, state.best))
-                state.epoch = epoch  # once last.pt holds it: an interrupt reports the epoch a resume starts after
-                self.console.print(line)
-                stopped = t.patience is not None and state.stale >= t.patience
-                if stopped:
-                    self.console.print(f"early stop: no better val {spec.eval.metric} for {state.stale} validations")
+                    state.best, state.stale = {"epoch": epoch, "value": value, "metrics": val, "each": each}, 0
+                    line += " *"
+                else:
+                    state.best["each"] = each
+                    state.stale += 1
+            state.seconds += time.perf_counter() - started
+            if improved:
+                save_checkpoint(run.best_path, self._state(epoch, state.best))
+            save_checkpoint(run.last_path, self._state(epoch, state.best))
+            state.epoch = epoch  # once last.pt holds it: an interrupt reports the epoch a resume starts after
+            self.console.print(line)
+            stopped = t.patience is not None and state.stale >= t.patience
+            if stopped:
+                self.console.print(f"early stop: no better val {spec.eval.metric} for {state.stale} validations")
         tested = spec.eval.test_checkpoint
         self.evaluated.load_state_dict(load_checkpoint(run.best_path if tested == "best" else run.last_path, p.device)["model"])
         test = self._evaluate("test")
         tested_epoch = state.best["epoch"] if tested == "best" else state.epoch
-        run.log({"event": "eval", "split": "test", "epoch": tested_epoch, "checkpoint": tested, **test})
+        self.log({"event": "eval", "split": "test", "epoch": tested_epoch, "checkpoint": tested, **test})
         result = TrainResult(
             run.path, state.best["epoch"], state.best["metrics"], test, state.popularity, state.epoch, state.seconds,
             tested={"checkpoint": tested, "epoch": tested_epoch},
