@@ -174,11 +174,12 @@ def main(argv: list[str] | None = None) -> None:
         return
     print(f"{ITEMS:,} items, {USERS:,} users, batch {BATCH}, hidden {HIDDEN}, {torch.get_num_threads()} threads, "
           f"{platform.processor() or platform.machine()}")
+    env = environment(torch.device("cpu"), seed=42)  # before anything is written: `git.dirty` is the code's
     results = run_each(args)
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "scale.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-        RunDir(args.out).write_env(environment(torch.device("cpu"), seed=42))
+        RunDir(args.out).write_env(env)
 
 
 if __name__ == "__main__":
