@@ -24,6 +24,7 @@ from recdiff.testing import (
     check_backbone,
     check_conditioning,
     check_logger,
+    check_loss,
     check_params_match_factory,
     check_sampler,
     check_scorer,
@@ -41,6 +42,7 @@ VARIANTS: dict[str, list[tuple[str, dict[str, Any]]]] = {
     ],
     "sampler": [("ddpm", {"variance": "fixed_small"}), ("ddim", {"steps": 8, "eta": 1.0})],
     "scorer": [],
+    "loss": [("chunked", {"chunk": 5}), ("sampled", {"proposal": "popularity", "samples": 20})],
 }
 """Parameter settings that take another code path than the defaults, checked beside every entry's defaults."""
 
@@ -69,6 +71,11 @@ def test_sampler_contract(name: str, params: dict[str, Any]) -> None:
 @pytest.mark.parametrize(("name", "params"), cases("scorer"))
 def test_scorer_contract(name: str, params: dict[str, Any]) -> None:
     check_scorer(name, params)
+
+
+@pytest.mark.parametrize(("name", "params"), cases("loss"))
+def test_loss_contract(name: str, params: dict[str, Any]) -> None:
+    check_loss(name, params)
 
 
 @pytest.mark.parametrize("name", recdiff.available("logger"))

@@ -20,6 +20,7 @@ from recdiff.data import (
     make_batch,
     read_interactions,
 )
+from recdiff.data.synthetic import _clusters, _popular
 from recdiff.errors import DataError
 from recdiff.spec.models import DataSpec, SyntheticSpec
 
@@ -316,6 +317,17 @@ def test_synthetic_data_is_reproducible_and_in_range() -> None:
     lengths = first.groupby("user").size()
     assert len(lengths) == 50 and lengths.between(5, 9).all()
     assert first["item"].astype(int).between(1, 40).all()
+
+
+def test_synthetic_popular_draws_are_the_cdf_rank_of_each_users_cluster() -> None:
+    # the binary search per cluster gives what comparing each draw with its cluster's whole cdf gives
+    spec = SyntheticSpec(items=37, clusters=5)
+    members, sizes, cdf = _clusters(spec, np.random.default_rng(0))
+    cluster = np.random.default_rng(1).integers(0, spec.clusters, size=500)
+    drawn = _popular(np.random.default_rng(2), cluster, members, sizes, cdf)
+    draw = np.random.default_rng(2).random(500)
+    rank = np.minimum((draw[:, None] >= cdf[cluster]).sum(axis=1), sizes[cluster] - 1)
+    assert np.array_equal(drawn, members[cluster, rank]) and (drawn >= 0).all()
 
 
 def test_synthetic_data_rewards_a_sequential_model() -> None:

@@ -23,6 +23,7 @@ BUILTINS = {
     "backbone": ["transformer", "gru"],
     "sampler": ["ddpm", "ddim", "x0"],
     "scorer": ["dot", "neg_l2", "cosine"],
+    "loss": ["full", "chunked", "sampled"],
     "dataset": ["beauty", "toys", "ml-1m"],
     "logger": ["csv", "tensorboard"],
 }
@@ -112,6 +113,7 @@ def test_a_factory_returning_the_wrong_type_is_refused_naming_it_and_its_origin(
         ("backbone", "recdiff.nn.backbones.Backbone"),
         ("sampler", "recdiff.diffusion.samplers.ReverseSampler"),
         ("scorer", "recdiff.nn.scorers.Scorer"),
+        ("loss", "recdiff.nn.losses.Loss"),
         ("dataset", "recdiff.data.datasets.DatasetRecipe"),
     ],
 )

@@ -114,8 +114,19 @@ def _successors(
 def _popular(
     rng: np.random.Generator, cluster: np.ndarray, members: np.ndarray, sizes: np.ndarray, cdf: np.ndarray
 ) -> np.ndarray:
-    """One popularity-weighted item of each user's cluster: int64 [users]."""
+    """One popularity-weighted item of each user's cluster: int64 [users].
+
+    The rank is the number of cluster cdf entries at or below the draw, found by a binary search
+    per cluster: comparing every draw with its whole cluster's cdf would take a [users, cluster
+    size] matrix, 80 GB for 100,000 users over 1,000,000 items in 10 clusters.
+    """
     draw = rng.random(len(cluster))
-    rank = np.minimum((draw[:, None] >= cdf[cluster]).sum(axis=1), sizes[cluster] - 1)
+    rank = np.empty(len(cluster), dtype=np.int64)
+    order = np.argsort(cluster, kind="stable")
+    bounds = np.searchsorted(cluster[order], np.arange(len(cdf) + 1))
+    for c in range(len(cdf)):
+        rows = order[bounds[c]:bounds[c + 1]]
+        rank[rows] = np.searchsorted(cdf[c], draw[rows], side="right")
+    rank = np.minimum(rank, sizes[cluster] - 1)
     popular: np.ndarray = members[cluster, rank]
     return popular

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
-from recdiff.data import PreprocessReport, SequenceData, Splits, load_data, make_splits
+from recdiff.data import PreprocessReport, SequenceData, Split, Splits, load_data, make_splits
 from recdiff.errors import RunError
 from recdiff.evaluation.evaluate import evaluate_model
 from recdiff.models.base import Recommender
@@ -49,10 +50,16 @@ def prepare(spec: RunSpec) -> Prepared:
             "The data gives no training or validation examples: leave-one-out needs users with at least "
             "4 interactions. Check data.path and the user/item/time fields."
         )
-    model = build_model(spec, data.num_items).to(device)
+    model = build_model(spec, data.num_items, item_counts=target_counts(data, splits.train)).to(device)
     if spec.train.compile:
         compile_model(model)
     return Prepared(spec, data, splits, model, device, loaded.report)
+
+
+def target_counts(data: SequenceData, split: Split) -> torch.Tensor:
+    """How often each item [N] is a target of ``split``: a popularity proposal's counts, seen only in training."""
+    counts = np.bincount(data.items[split.end], minlength=data.num_items + 1)[1:]
+    return torch.from_numpy(counts)
 
 
 def evaluate_prepared(

@@ -83,26 +83,34 @@ def reference_init(module: nn.Module) -> None:
                     nn.init.xavier_normal_(layer.weight)
 
 
-def build_model(spec: RunSpec | ModelSpec, num_items: int, max_len: int | None = None) -> Recommender:
+def build_model(
+    spec: RunSpec | ModelSpec, num_items: int, max_len: int | None = None, item_counts: torch.Tensor | None = None
+) -> Recommender:
     """Build (and initialise, from the current torch seed) the model a spec describes.
 
     Args:
         spec: A whole run spec, or only its model section (then `max_len` is required).
         num_items: Number of real items (ids 1..num_items).
         max_len: Longest history; taken from `spec.data.max_len` when a run spec is given.
+        item_counts: How often each item [N] is a training target, for a loss that samples by
+            popularity; a model built only to score needs none.
     """
     if isinstance(spec, RunSpec):
         max_len = spec.data.max_len if max_len is None else max_len
         spec = spec.model
     if max_len is None:
         raise SpecError("build_model needs max_len when given only a model spec; pass max_len=...")
-    model = _create(registry.models, spec.architecture, spec=spec, num_items=num_items, max_len=max_len)
+    model = _create(
+        registry.models, spec.architecture, spec=spec, num_items=num_items, max_len=max_len, item_counts=item_counts
+    )
     initialise(model, spec)
     return model
 
 
 @register("model", "diffusion")
-def build_diffusion(spec: ModelSpec, num_items: int, max_len: int) -> DiffusionRecommender:
+def build_diffusion(
+    spec: ModelSpec, num_items: int, max_len: int, item_counts: torch.Tensor | None = None
+) -> DiffusionRecommender:
     """DiffuRec / DiffuRecSys: a DiffusionRecommender assembled from the spec's component slots."""
     m = spec
     process = GaussianDiffusion(_create(registry.schedules, m.schedule, steps=m.steps))
@@ -125,11 +133,12 @@ def build_diffusion(spec: ModelSpec, num_items: int, max_len: int) -> DiffusionR
         positional=m.positional,
         label_smoothing=m.label_smoothing,
         mask_history_in_loss=m.mask_history_in_loss,
+        objective=_create(registry.losses, m.loss, item_counts=item_counts),
     )
 
 
 @register("model", "sasrec")
-def build_sasrec(spec: ModelSpec, num_items: int, max_len: int) -> SASRec:
+def build_sasrec(spec: ModelSpec, num_items: int, max_len: int, item_counts: torch.Tensor | None = None) -> SASRec:
     """SASRec: the spec's backbone trained as a next-item classifier (make it causal, as the `sasrec` preset does)."""
     return SASRec(
         num_items=num_items,
@@ -142,4 +151,5 @@ def build_sasrec(spec: ModelSpec, num_items: int, max_len: int) -> SASRec:
         positional=spec.positional,
         label_smoothing=spec.label_smoothing,
         mask_history_in_loss=spec.mask_history_in_loss,
+        objective=_create(registry.losses, spec.loss, item_counts=item_counts),
     )

@@ -14,9 +14,10 @@ from recdiff.models.base import Recommender
 from recdiff.models.embedding import ItemEmbeddings
 from recdiff.nn.backbones import Backbone
 from recdiff.nn.conditioning import ConditioningBlock
-from recdiff.nn.layers import Dropout, StepEmbedding, cross_entropy, mask_seen
+from recdiff.nn.layers import Dropout, StepEmbedding
+from recdiff.nn.losses import FullSoftmax, Loss
 from recdiff.nn.randomness import NoiseStream
-from recdiff.nn.scorers import Scorer
+from recdiff.nn.scorers import DotScorer, Scorer
 
 
 class DiffusionRecommender(ItemEmbeddings, Recommender):
@@ -42,7 +43,11 @@ class DiffusionRecommender(ItemEmbeddings, Recommender):
         positional: Whether learned positional embeddings are added to the history.
         label_smoothing: Share of each label's probability spread over all items in the loss.
         mask_history_in_loss: Leave seen items out of the training softmax.
+        objective: The training loss over the item table (the whole softmax when None).
     """
+
+    loss_scorer: Scorer = DotScorer()
+    """Training scores x0_hat . e_i whatever `scorer` ranks with: the cross-entropy of both papers."""
 
     def __init__(
         self,
@@ -61,9 +66,11 @@ class DiffusionRecommender(ItemEmbeddings, Recommender):
         positional: bool = False,
         label_smoothing: float = 0.0,
         mask_history_in_loss: bool = False,
+        objective: Loss | None = None,
     ) -> None:
         super().__init__()
         self.num_items = num_items
+        self.objective = FullSoftmax(None) if objective is None else objective
         self.label_smoothing = label_smoothing
         self.mask_history_in_loss = mask_history_in_loss
         self.max_len = max_len
@@ -107,7 +114,7 @@ class DiffusionRecommender(ItemEmbeddings, Recommender):
         return self.out_norm(self.out_dropout(out))
 
     def loss(self, history: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy of softmax(x0_hat . E^T) over all real items; history [B, L], target [B].
+        """Cross-entropy of softmax(x0_hat . E^T) over all real items (as `objective` computes it); history [B, L], target [B].
 
         Computed in fp32 whatever the autocast precision of the approximator. With
         ``mask_history_in_loss`` the history's items (other than the target) leave the softmax.
@@ -117,10 +124,8 @@ class DiffusionRecommender(ItemEmbeddings, Recommender):
         t = self.timesteps(x0.shape[0], x0.device)
         x_t = self.process.q_sample(x0, t, self.noise(x0))
         x0_hat = self.approximate(h, mask, x_t, t, NoiseStream.fresh(len(target), history.device))
-        logits = (x0_hat @ self.item_table.T).float()
-        if self.mask_history_in_loss:
-            logits = mask_seen(logits, history - 1, target - 1)
-        return cross_entropy(logits, target - 1, self.label_smoothing)
+        seen = history - 1 if self.mask_history_in_loss else None
+        return self.objective(x0_hat, self.item_table, target - 1, self.loss_scorer, seen, self.label_smoothing)
 
     def generate(self, history: torch.Tensor, noise: NoiseStream | None = None) -> torch.Tensor:
         """Run the reverse sampler from x_T ~ N(0, I) drawn from `noise` (fresh when None); returns x_0 [B, H]."""

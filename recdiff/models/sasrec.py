@@ -14,7 +14,8 @@ from torch import nn
 from recdiff.models.base import Recommender
 from recdiff.models.embedding import ItemEmbeddings
 from recdiff.nn.backbones import Backbone
-from recdiff.nn.layers import Dropout, cross_entropy, mask_seen
+from recdiff.nn.layers import Dropout
+from recdiff.nn.losses import FullSoftmax, Loss
 from recdiff.nn.randomness import NoiseStream
 from recdiff.nn.scorers import Scorer
 
@@ -33,6 +34,7 @@ class SASRec(ItemEmbeddings, Recommender):
         positional: Whether learned positional embeddings are added (SASRec's default).
         label_smoothing: Share of each label's probability spread over all items in the loss.
         mask_history_in_loss: Leave seen items out of the training softmax.
+        objective: The training loss over the item table (the whole softmax when None).
     """
 
     supervises_every_position = True
@@ -50,9 +52,11 @@ class SASRec(ItemEmbeddings, Recommender):
         positional: bool = True,
         label_smoothing: float = 0.0,
         mask_history_in_loss: bool = False,
+        objective: Loss | None = None,
     ) -> None:
         super().__init__()
         self.num_items = num_items
+        self.objective = FullSoftmax(None) if objective is None else objective
         self.label_smoothing = label_smoothing
         self.mask_history_in_loss = mask_history_in_loss
         self.add_embeddings(num_items, hidden, max_len, positional, emb_dropout)
@@ -70,13 +74,12 @@ class SASRec(ItemEmbeddings, Recommender):
         h, mask = self.encode(history)
         out = self.out_norm(self.out_dropout(self.backbone(h, mask, lambda index, hidden: hidden)))
         labels = torch.cat([history[:, 1:], target[:, None]], dim=1)[mask] - 1
-        logits = self.scorer(out[mask], self.item_table).float()
+        seen = None
         if self.mask_history_in_loss:
             # position i has seen the items at positions <= i of its own sequence
             earlier = torch.ones(history.shape[1], history.shape[1], dtype=torch.bool, device=history.device).tril()
             seen = torch.where(earlier[None], history[:, None, :], 0)[mask] - 1
-            logits = mask_seen(logits, seen, labels)
-        return cross_entropy(logits, labels, self.label_smoothing)
+        return self.objective(out[mask], self.item_table, labels, self.scorer, seen, self.label_smoothing)
 
     def represent(self, history: torch.Tensor, noise: NoiseStream | None = None, ensemble: int = 1) -> torch.Tensor:
         """The newest position's output [1, B, H]: the model is deterministic, so an ensemble is one run."""

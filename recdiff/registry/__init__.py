@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from recdiff.models.base import Recommender
     from recdiff.nn.backbones import Backbone
     from recdiff.nn.conditioning import ConditioningBlock
+    from recdiff.nn.losses import Loss
     from recdiff.nn.scorers import Scorer
     from recdiff.training.loggers import MetricLogger
 
@@ -63,11 +64,12 @@ def _registry(kind: str, base: str, contract: str, context: tuple[str, ...] = ()
 models: Registry[Recommender] = _registry(
     "model",
     "recdiff.models.base:Recommender",
-    "`factory(spec: ModelSpec, num_items: int, max_len: int, **params) -> Recommender` (an nn.Module) with `loss(history [B, L], "
+    "`factory(spec: ModelSpec, num_items: int, max_len: int, item_counts: Tensor | None, **params) -> Recommender` "
+    "(an nn.Module; `item_counts` [N] counts the training targets, for the `loss` slot) with `loss(history [B, L], "
     "target [B]) -> scalar`, `represent(history [B, L], noise, ensemble) -> [S, B, H]` (fp32), `scorer` and "
     "`item_table` [N, H]: evaluation ranks every item by `scorer(represent(...), item_table)`. A model whose "
     "`supervises_every_position` is true is trained on each user's longest training sequence instead of every prefix.",
-    ("spec", "num_items", "max_len"),
+    ("spec", "num_items", "max_len", "item_counts"),
 )
 schedules: Registry[torch.Tensor] = _registry(
     "schedule",
@@ -122,6 +124,17 @@ scorers: Registry[Scorer] = _registry(
     "each column independent of the others (items are scored a slice at a time); `scorer.paired(x0, items [B, H]) "
     "-> [B]` scores row b against item b.",
 )
+losses: Registry[Loss] = _registry(
+    "loss",
+    "recdiff.nn.losses:Loss",
+    "`factory(item_counts: Tensor | None, **params) -> Loss`; `loss(x [P, H], items [N, H], labels [P], scorer, "
+    "seen [P, L] | None, smoothing: float) -> fp32 scalar`: the mean cross-entropy of each row's label (an item row) "
+    "among the items as `scorer` scores them, in fp32 under autocast, each row's `seen` items (negative = none) "
+    "other than its label left out, with label smoothing `smoothing` over the row's remaining items (or a clear "
+    "error if the loss cannot). `item_counts` [N] counts the training targets (None when the model is built "
+    "without data); a loss that draws at random takes its key from the global generator.",
+    ("item_counts",),
+)
 
 datasets: Registry[DatasetRecipe] = _registry(
     "dataset",
@@ -143,7 +156,7 @@ loggers: Registry[MetricLogger] = _registry(
 
 REGISTRIES: dict[str, Registry[Any]] = {
     r.kind: r
-    for r in (models, schedules, noises, timesteps, conditionings, backbones, samplers, scorers, datasets, loggers)
+    for r in (models, schedules, noises, timesteps, conditionings, backbones, samplers, scorers, losses, datasets, loggers)
 }
 
 

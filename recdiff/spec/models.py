@@ -184,6 +184,12 @@ class ModelSpec(StrictModel):
     backbone: ComponentSpec = _slot("transformer", "Approximator network (kind `backbone`).")
     sampler: ComponentSpec = _slot("ddpm", "Reverse process used at inference (kind `sampler`).")
     scorer: ComponentSpec = _slot("dot", "Rounding: final `x_0` to item scores (kind `scorer`).")
+    loss: ComponentSpec = _slot(
+        "full",
+        "Training loss over the catalogue (kind `loss`): `full` (the whole [rows, items] logit matrix), `chunked` "
+        "(the same exact loss a block of items at a time, for catalogues whose logits do not fit in memory) or "
+        "`sampled` (sampled softmax with log-q correction, an estimate, for catalogues where exact is too slow).",
+    )
 
 
 class TrainSpec(StrictModel):

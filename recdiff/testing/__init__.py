@@ -8,6 +8,7 @@ a plugin's tests call them on its own entries.
 
 from recdiff.testing.inference import check_sampler, check_scorer
 from recdiff.testing.loggers import check_logger
+from recdiff.testing.losses import check_loss
 from recdiff.testing.modules import check_backbone, check_conditioning
 from recdiff.testing.params import check_params_match_factory, params_mismatches
 
@@ -15,6 +16,7 @@ __all__ = [
     "check_backbone",
     "check_conditioning",
     "check_logger",
+    "check_loss",
     "check_params_match_factory",
     "check_sampler",
     "check_scorer",
