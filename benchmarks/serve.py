@@ -1,6 +1,7 @@
 """Load test of `recdiff serve`: throughput and latency under a fixed number of concurrent clients.
 
-    python benchmarks/serve.py RUN_DIR [--clients 64] [--seconds 20] [--k 10] [--set model.sampler.name=x0]
+    python benchmarks/serve.py RUN_DIR [--clients 64] [--seconds 20] [--k 10] [--set model.sampler.name=x0] [--json FILE]
+    python benchmarks/serve.py --table FILE [FILE ...]    # the docs' table of --json files
 
 Starts ``recdiff serve RUN_DIR`` on a free loopback port in a child process, waits for
 ``/health``, then runs ``--clients`` clients for ``--seconds``: each sends ``POST /recommend``
@@ -114,7 +115,25 @@ async def load(base: str, clients: int, seconds: float, k: int, bodies: list[dic
     }
 
 
+def table(argv: list[str], root: Path) -> list[str]:
+    """The Markdown table of ``--table FILE...`` (relative to ``root``): what docs/benchmarks.md shows, via table.py."""
+    lines = ["| sampler | torch threads | clients | recommendations/s | p50 (ms) | p90 (ms) | p99 (ms) | mean batch |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name in [arg for arg in argv if arg != "--table"]:
+        result = json.loads((root / name).read_text(encoding="utf-8"))
+        settings = dict(setting.split("=", 1) for setting in result["settings"])
+        lines.append(
+            f"| `{settings.get('model.sampler.name', 'spec')}` | {settings.get('train.threads', 'spec')} | {result['clients']} | "
+            f"{result['per_second']:,.0f} | {result['p50_ms']:.1f} | {result['p90_ms']:.1f} | {result['p99_ms']:.1f} | "
+            f"{result['mean_batch']:.1f} |"
+        )
+    return lines
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--table"]:
+        print("\n".join(table(sys.argv[2:], Path.cwd())))
+        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--clients", type=int, default=64)
@@ -144,6 +163,11 @@ def main() -> None:
         "histories": source, "mean_history": round(float(np.mean([len(h) for h in found])), 1),
         "mean_batch": round(batches["requests"] / max(batches["count"], 1), 1), "largest_batch": batches["largest"],
     }
+    import torch
+
+    from recdiff.training.environment import environment
+
+    figures["env"] = environment(torch.device("cpu"), args.seed)
     print(json.dumps(figures, indent=2))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")

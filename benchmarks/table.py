@@ -34,7 +34,7 @@ original code's throughput (``ORIGINAL``), and each speed row below one gives it
 wrote, metric by metric; ``--groups`` the user groups of ``recdiff analyze``'s ``analysis.json``.
 
 ``--docs`` checks every table of a page between ``<!-- table: python benchmarks/table.py ARGS -->``
-(or ``benchmarks/side_by_side.py`` or ``benchmarks/scale.py``, the other table generators, ``GENERATORS``) and ``<!-- /table -->``
+(or another table generator of ``GENERATORS``: ``side_by_side.py``, ``scale.py``, ``serve.py``) and ``<!-- /table -->``
 against what the command prints now, and names each row that differs; ``--write`` rewrites those
 tables instead.
 """
@@ -52,6 +52,7 @@ from pathlib import Path
 
 import numpy as np
 import scale  # benchmarks/scale.py, beside this script
+import serve  # benchmarks/serve.py, beside this script
 import side_by_side  # benchmarks/side_by_side.py, beside this script
 import yaml
 from curves import curve  # benchmarks/curves.py, beside this script
@@ -290,6 +291,7 @@ GENERATORS: dict[str, Callable[[list[str], Path], list[str]]] = {
     "benchmarks/table.py": table,
     "benchmarks/side_by_side.py": side_by_side.table,  # the original code's log beside a run's, epoch by epoch
     "benchmarks/scale.py": scale.table,  # memory and speed of each training loss on a large catalogue
+    "benchmarks/serve.py": serve.table,  # throughput and latency of `recdiff serve` under load
 }
 
 

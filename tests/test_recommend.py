@@ -256,10 +256,11 @@ def test_parquet_output_without_pyarrow_says_how_to_install_it(
 
 def test_histories_are_batched_by_length_within_a_factor_of_two() -> None:
     lengths = [3, 40, 9, 1, 17, 8, 50, 12, 0, 33]
-    groups = length_groups(lengths, batch_size=2)
+    groups = length_groups(lengths, batch_size=2, narrowest=8)
     assert sorted(i for group in groups for i in group) == list(range(len(lengths)))
     assert all(len(group) <= 2 for group in groups)
     for group in groups:
         widths = [lengths[i] for i in group]
         assert max(widths) <= 8 or max(widths) < 2 * min(widths), widths
-    assert length_groups(lengths, batch_size=64) == [[0, 3, 5, 8], [2, 7], [4], [1, 6, 9]]
+    assert length_groups(lengths, batch_size=64, narrowest=8) == [[0, 3, 5, 8], [2, 7], [4], [1, 6, 9]]
+    assert length_groups(lengths, batch_size=64) == [[0, 2, 3, 5, 7, 8], [4], [1, 6, 9]]

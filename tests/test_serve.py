@@ -101,7 +101,7 @@ def test_answer_batch_runs_one_pass_per_exclusion_at_the_largest_k() -> None:
 
 
 def test_the_app_validates_requests_with_clear_4xx_errors() -> None:
-    with TestClient(create_app(Echo(), {"run": "echo"}, Limits(max_history=5, max_k=3))) as client:
+    with TestClient(create_app(Echo(), {"run": "echo"}, Limits(max_history=5, max_k=3), freeze_heap=False)) as client:
         assert client.get("/health").json() == {"status": "ok"}
         ok = client.post("/recommend", json={"history": ["a", 3], "k": 2, "user": "u1"})
         assert ok.status_code == 200 and ok.json() == {"user": "u1", "items": ["b", "c"], "scores": [0.0, -1.0], "unknown": 1}
@@ -125,7 +125,7 @@ def test_the_app_validates_requests_with_clear_4xx_errors() -> None:
 
 def test_requests_from_many_threads_are_batched_and_answered_correctly() -> None:
     echo = Echo()
-    with TestClient(create_app(echo, {}, Limits(max_batch=8, max_wait_ms=30))) as client:
+    with TestClient(create_app(echo, {}, Limits(max_batch=8, max_wait_ms=30), freeze_heap=False)) as client:
         results: dict[int, list[str]] = {}
 
         def ask(user: int) -> None:
@@ -149,7 +149,7 @@ def served(trained_run: tuple[Path, object]) -> Iterator[tuple[str, Predictor]]:
     import uvicorn
 
     predictor = Predictor.from_run(trained_run[0])
-    app = create_app(predictor, {"run": str(trained_run[0])}, Limits(max_batch=16, max_wait_ms=20))
+    app = create_app(predictor, {"run": str(trained_run[0])}, Limits(max_batch=16, max_wait_ms=20), freeze_heap=False)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

@@ -11,6 +11,7 @@ nothing else in recdiff imports this module until `recdiff serve` runs.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -114,14 +115,26 @@ def _describe_invalid(error: RequestValidationError) -> str:
     )
 
 
-def create_app(predictor: Recommends, metadata: dict[str, Any], limits: Limits = Limits()) -> FastAPI:
-    """The FastAPI application serving ``predictor``; ``metadata`` is what ``GET /metadata`` reports."""
+def create_app(
+    predictor: Recommends, metadata: dict[str, Any], limits: Limits = Limits(), freeze_heap: bool = True
+) -> FastAPI:
+    """The FastAPI application serving ``predictor``; ``metadata`` is what ``GET /metadata`` reports.
+
+    ``freeze_heap`` moves every object alive at start-up out of the garbage collector's reach
+    (`gc.freeze`), for a process that does nothing but serve; leave it off inside a process
+    that goes on to do other work.
+    """
     batcher: MicroBatcher[RecommendRequest, Recommendation] = MicroBatcher(
         lambda requests: answer_batch(predictor, requests), limits.max_batch, limits.max_wait_ms / 1000
     )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The model, its vocabulary and the libraries are hundreds of thousands of objects that live as long as the
+        # server: frozen, they leave the collector's full passes, which otherwise stall every request in flight.
+        if freeze_heap:
+            gc.collect()
+            gc.freeze()
         await batcher.start()
         try:
             yield

@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 
 from recdiff.errors import CheckpointError, DataError, RecdiffError
-from recdiff.evaluation.ranking import chunked_top_k, represent_all
+from recdiff.evaluation.ranking import Scored, chunked_top_k
 from recdiff.models.base import Recommender
 from recdiff.models.build import build_model
 from recdiff.nn.randomness import NoiseStream, mix32
@@ -157,11 +157,11 @@ class Predictor:
         if k < 1 or batch_size < 1:
             raise DataError(f"k and batch_size must be at least 1 (got k={k}, batch_size={batch_size}).")
         known, unknown = self.encode(histories)
-        found: dict[int, Recommendation] = {}
-        for group in length_groups([min(len(ids), self.spec.data.max_len) for ids in known], batch_size):
-            answers = self._batch([known[i] for i in group], [unknown[i] for i in group], k, exclude_seen)
-            found.update(zip(group, answers))
-        return [found[i] for i in range(len(histories))]
+        found: list[Recommendation] = []
+        for start in range(0, len(histories), batch_size):
+            part = slice(start, start + batch_size)
+            found += self._batch(known[part], unknown[part], k, exclude_seen)
+        return found
 
     def encode(self, histories: Sequence[Sequence[ItemId]]) -> tuple[list[np.ndarray], list[int]]:
         """Each history's dense item ids (unknown ids dropped) and its count of unknown ids."""
@@ -172,15 +172,21 @@ class Predictor:
         return [part[part > 0] for part in parts], [int((part == 0).sum()) for part in parts]
 
     def _batch(self, known: list[np.ndarray], unknown: list[int], k: int, exclude_seen: bool) -> list[Recommendation]:
-        """Recommendations for histories of dense ids, run as one batch padded to the longest."""
-        max_len = self.spec.data.max_len
-        history = _left_padded([ids[-max_len:] for ids in known], 0).to(self.device)
-        exclude = (_left_padded(known, 0) - 1).to(self.device) if exclude_seen else None
-        noise = NoiseStream.keyed(self.spec.seed, history_keys(history))
-        e = self.spec.eval
+        """Recommendations for one batch of histories of dense ids: represented by length group, ranked at once."""
+        max_len, e = self.spec.data.max_len, self.spec.eval
+        inputs = [ids[-max_len:] for ids in known]
+        reps = torch.empty(0)
         with torch.inference_mode():  # the model stays in eval mode (set once in __init__): toggling it costs ~10%
-            with autocast(self.device, self.spec.train.precision):
-                scored = represent_all([self.model], history, noise, e.ensemble)
+            for group in length_groups([len(ids) for ids in inputs], len(inputs)):
+                history = _left_padded([inputs[i] for i in group], 0).to(self.device)
+                noise = NoiseStream.keyed(self.spec.seed, history_keys(history))
+                with autocast(self.device, self.spec.train.precision):
+                    part = self.model.represent(history, noise, e.ensemble).float()
+                if not len(reps):
+                    reps = part.new_empty(part.shape[0], len(inputs), part.shape[2])
+                reps[:, group] = part
+            exclude = (_left_padded(known, 0) - 1).to(self.device) if exclude_seen else None
+            scored = [Scored(self.model.scorer, reps, self.model.item_table)]
             scores, rows = chunked_top_k(scored, min(k, self.vocab.num_items), e.item_chunk, exclude)
         return [
             self._result(row, row_scores, missing)
@@ -206,7 +212,7 @@ def recommend(
     return predictor.recommend(histories, k, exclude_seen)
 
 
-def length_groups(lengths: Sequence[int], batch_size: int, narrowest: int = 8) -> list[list[int]]:
+def length_groups(lengths: Sequence[int], batch_size: int, narrowest: int = 16) -> list[list[int]]:
     """Indices of ``lengths`` in batches of at most ``batch_size`` whose lengths lie within a factor of two.
 
     A batch is padded to its longest history, and real histories are mostly short (Beauty's
