@@ -1,7 +1,7 @@
 """Markdown table of the original code beside recdiff, epoch by epoch: mean training loss and validation.
 
     python benchmarks/side_by_side.py --original runs/reference/beauty-seed-42 runs/reference/beauty-seed-43 \
-        --recdiff runs/side/recdiff-seed-42 runs/side/recdiff-seed-43 [--metrics hr@10 ndcg@10]
+        --recdiff runs/side/recdiff-seed-42 runs/side/recdiff-seed-43 [--metrics hr@10 ndcg@10] [--labels A B]
 
 ``--original`` folders hold the ``reference.jsonl`` of `benchmarks/reference_run.py`, ``--recdiff``
 folders a run's ``metrics.jsonl``; both hold per-epoch records with ``loss`` and validation
@@ -50,8 +50,10 @@ def table(argv: list[str], root: Path = Path(".")) -> list[str]:
     parser.add_argument("--original", type=Path, nargs="+", required=True)
     parser.add_argument("--recdiff", type=Path, nargs="+", required=True)
     parser.add_argument("--metrics", nargs="+", default=["hr@10", "ndcg@10"])
+    parser.add_argument("--labels", nargs=2, default=["original", "recdiff"], help="Names of the two sides in the header.")
     args = parser.parse_args(argv)
-    sides = {side: [per_epoch(root / f) for f in getattr(args, side)] for side in ("original", "recdiff")}
+    folders = dict(zip(args.labels, (args.original, args.recdiff)))
+    sides = {label: [per_epoch(root / f) for f in found] for label, found in folders.items()}
     epochs = sorted({e for runs in sides.values() for losses, vals in runs for e in (*losses, *vals)})
     header = ["epoch", *(f"{side} loss" for side in sides), *(f"{side} val {m.upper()}" for m in args.metrics for side in sides)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
