@@ -564,11 +564,11 @@ def _check_world_size(run: RunDir, state: dict[str, Any]) -> None:
     """Refuse to resume with another number of processes: the noise each rank draws would differ from the run's."""
     trained = state.get("world_size", 1)
     if trained != distributed.world_size():
+        command = "recdiff" if trained == 1 else f"torchrun --standalone --nproc_per_node {trained} -m recdiff"
         raise RunError(
             f"Run '{run.path}' trained with {trained} process(es) and is resumed with {distributed.world_size()}; "
             f"a resumed run repeats the uninterrupted one only with the same number. Resume it with "
-            f"`torchrun --nproc_per_node {trained} -m recdiff train --resume {run.path}`"
-            + (" (or without torchrun)." if trained == 1 else ".")
+            f"`{command} train --resume {run.path}` (on several machines, the same total under torchrun)."
         )
 
 
