@@ -33,37 +33,41 @@ def local_rank() -> int:
     return int(os.environ.get("LOCAL_RANK", "0"))
 
 
+_JOINED: list[bool] = []
+"""Holds True while `setup` made the process group, so `teardown` leaves alone one the caller made."""
+
+
 def setup(device: torch.device) -> None:
-    """Join torchrun's process group once: NCCL for CUDA devices, gloo for the CPU; nothing when alone."""
+    """Join torchrun's process group once: NCCL for CUDA devices, gloo for the CPU; nothing when alone
+    or when the caller already made one."""
     if not launched() or dist.is_initialized():
         return
     if device.type == "cuda":
         torch.cuda.set_device(device)
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    _JOINED.append(True)
 
 
 def teardown() -> None:
-    """Leave the process group (at the end of a run), so the process exits without torch's warning."""
-    if dist.is_initialized():
+    """Leave the process group `setup` made (at the end of a run), so the process exits without torch's warning."""
+    if _JOINED and dist.is_initialized():
         dist.destroy_process_group()
+    _JOINED.clear()
 
 
 def world_size() -> int:
+    """How many processes train together (1 alone)."""
     return dist.get_world_size() if dist.is_initialized() else 1
 
 
 def rank() -> int:
+    """This process's index among them (0 alone)."""
     return dist.get_rank() if dist.is_initialized() else 0
 
 
 def is_main() -> bool:
     """Whether this process is rank 0, the one that alone reads and writes the run directory."""
     return rank() == 0
-
-
-def barrier() -> None:
-    if dist.is_initialized():
-        dist.barrier()
 
 
 def broadcast(value: T) -> T:
