@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 from contextlib import AbstractContextManager
 
@@ -19,12 +20,17 @@ def seed_everything(seed: int) -> None:
 
 
 def resolve_device(name: str) -> torch.device:
-    """`auto` picks CUDA when present, else the CPU; an unavailable CUDA request is an error."""
+    """`auto` picks CUDA when present, else the CPU; an unavailable CUDA request is an error.
+
+    Under torchrun, `auto` and `cuda` mean this process's own GPU (``cuda:LOCAL_RANK``).
+    """
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise RunError(f"train.device is '{name}' but no CUDA device is available here. Use 'auto' or 'cpu'.")
+    if device.type == "cuda" and device.index is None and "LOCAL_RANK" in os.environ:
+        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
     return device
 
 

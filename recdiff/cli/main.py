@@ -73,11 +73,13 @@ def train(
     device: str | None = DeviceOption,
 ) -> None:
     """Train the model a spec describes and report test metrics of its best checkpoint (or resume a run)."""
+    from recdiff.distributed import launched_rank
     from recdiff.errors import RunError
     from recdiff.training.trainer import resume as resume_training
     from recdiff.training.trainer import train as run_training
 
     import_code_files(code)
+    console.quiet = launched_rank() != 0  # under torchrun rank 0 alone reports
     if resume is not None:
         if spec_file is not None or overrides or out is not None or device is not None:
             raise RunError(

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from recdiff import distributed
 from recdiff.data import Batch, SequenceData, Split, make_batch
 from recdiff.evaluation.metrics import RankingMetrics, target_ranks
 from recdiff.evaluation.ranking import (
@@ -56,15 +57,22 @@ def rank_examples(
     Each example's noise is keyed by (seed, example), so its rank does not depend on the batch
     size, the batch order, the other examples in its batch or the padding; the caller's random
     state is left alone. Given a `progress` reporter, each batch advances a task called `description`.
+
+    Under torchrun each process ranks every world-size-th batch and all gather the ranks, so
+    every process returns the ranks one process would have computed.
     """
     device = torch.device(device)
     ranks = np.zeros(len(split), dtype=np.int64)
-    batches = evaluation_batches(split, batch_size)
+    batches = evaluation_batches(split, batch_size)[distributed.rank() :: distributed.world_size()]
     with task(progress, description, len(batches)) as ranking:
         for index in batches:
             batch = make_batch(data, split, index).to(device, non_blocking=True)
             ranks[index] = rank(batch, NoiseStream.keyed(seed, batch.example)).cpu().numpy()
             ranking.advance()
+    if distributed.world_size() > 1:
+        ranked = np.concatenate([np.zeros(0, dtype=np.int64), *batches])
+        for index, values in distributed.gather((ranked, ranks[ranked])):
+            ranks[index] = values
     return ranks
 
 

@@ -33,6 +33,14 @@ class Recommender(nn.Module, ABC):
     def loss(self, history: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Scalar training loss of left-padded histories [B, L] and their next items [B]."""
 
+    def loss_terms(self, history: torch.Tensor) -> int:
+        """How many terms `loss` averages over for histories [B, L]: one per example here.
+
+        Data-parallel training weights each process's mean loss by its share of the terms, so
+        the averaged gradient is that of the whole batch's mean.
+        """
+        return len(history)
+
     @abstractmethod
     def represent(self, history: torch.Tensor, noise: NoiseStream | None = None, ensemble: int = 1) -> torch.Tensor:
         """Representations [ensemble, B, H] in fp32 of histories [B, L], noise drawn from ``noise``."""

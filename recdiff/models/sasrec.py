@@ -81,6 +81,10 @@ class SASRec(ItemEmbeddings, Recommender):
             seen = torch.where(earlier[None], history[:, None, :], 0)[mask] - 1
         return self.objective(out[mask], self.item_table, labels, self.scorer, seen, self.label_smoothing)
 
+    def loss_terms(self, history: torch.Tensor) -> int:
+        """One term per real position: `loss` averages over every position of every history."""
+        return int((history != 0).sum())
+
     def represent(self, history: torch.Tensor, noise: NoiseStream | None = None, ensemble: int = 1) -> torch.Tensor:
         """The newest position's output [1, B, H]: the model is deterministic, so an ensemble is one run."""
         h, mask = self.encode(history)

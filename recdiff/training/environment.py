@@ -15,6 +15,8 @@ from typing import Any
 
 import torch
 
+from recdiff import distributed
+
 GIT_TIMEOUT = 5.0
 """Seconds a git command may take before its answer is recorded as unknown."""
 
@@ -72,7 +74,7 @@ def plugin_versions() -> dict[str, str]:
 
 
 def environment(device: torch.device, seed: int) -> dict[str, Any]:
-    """env.json's content: versions, git commit, command line, plugins, `--code` files, device and seed."""
+    """env.json's content: versions, git commit, command line, plugins, `--code` files, device, seed and processes."""
     import numpy
     import pandas
     import pydantic
@@ -95,4 +97,5 @@ def environment(device: torch.device, seed: int) -> dict[str, Any]:
         "device_name": device_name(device),
         "threads": torch.get_num_threads(),
         "seed": seed,
+        "world_size": distributed.world_size(),
     }

@@ -13,9 +13,12 @@ from typing import Any, cast
 import numpy as np
 import torch
 from rich.console import Console
+from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from recdiff import distributed
 from recdiff.data import (
+    Batch,
     Split,
     batch_indices,
     joined,
@@ -27,7 +30,7 @@ from recdiff.evaluation.evaluate import evaluate_popularity
 from recdiff.evaluation.prepared import COMPILED_ATTRIBUTES, Prepared, evaluate_prepared, prepare
 from recdiff.models.base import Recommender
 from recdiff.progress import Reporter
-from recdiff.runtime import autocast
+from recdiff.runtime import autocast, resolve_device
 from recdiff.spec.loading import load_spec
 from recdiff.spec.models import RunSpec, TrainSpec
 from recdiff.training.checkpoint import DATA_LOCATION, check_same_data, edited_fields, load_checkpoint, save_checkpoint
@@ -53,6 +56,18 @@ def training_examples(prepared: Prepared) -> Split:
     if prepared.model.supervises_every_position:
         return longest_per_user(prepared.data, split)
     return split
+
+
+class _Loss(torch.nn.Module):
+    """A model's training loss as its forward pass: DistributedDataParallel synchronises gradients only
+    of what runs through ``forward``, and a recommender trains through ``loss``."""
+
+    def __init__(self, model: Recommender) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, history: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.model.loss(history, target)
 
 
 @dataclass
@@ -126,7 +141,8 @@ class Trainer:
     Args:
         spec: The run's spec, as saved in its directory.
         run: The run directory.
-        lock: This process's hold on the run directory, released when `fit` ends.
+        lock: This process's hold on the run directory, released when `fit` ends (None on the ranks
+            other than 0 under torchrun: they never touch the run directory).
         prepared: The spec's data, splits and seeded model.
         console: Where progress is shown (live bars on a terminal, a line every `train.log_every`
             batches elsewhere).
@@ -138,28 +154,37 @@ class Trainer:
         self,
         spec: RunSpec,
         run: RunDir,
-        lock: RunLock,
+        lock: RunLock | None,
         prepared: Prepared,
         console: Console | None = None,
         progress: RunProgress | None = None,
         loggers: list[MetricLogger] | None = None,
     ) -> None:
         self.spec, self.run, self.lock, self.prepared = spec, run, lock, prepared
-        self.loggers = make_loggers(spec) if loggers is None else loggers
-        self.console = console or Console()
+        main = distributed.is_main()
+        self.loggers = (make_loggers(spec) if loggers is None else loggers) if main else []
+        self.console = (console or Console()) if main else Console(quiet=True)
         self.reporter = Reporter(self.console, spec.train.log_every)
         self._build_optimisation()
         self.progress = progress or RunProgress()
+        if distributed.world_size() > 1:  # each rank draws its own training noise (a resume restores it)
+            torch.manual_seed(distributed.rank_seed(spec.seed))
 
     @classmethod
     def start(cls, spec: RunSpec, out: str | Path | None = None, console: Console | None = None) -> Trainer:
         """A new run of ``spec`` in ``out`` (default ``runs/<time>-<name>/``), claimed before its data loads.
 
         Its loggers are built first, so a missing dependency (TensorBoard) stops it before anything is written.
+        Under torchrun, rank 0 alone claims the directory and tells the other ranks its path.
         """
         spec = as_saved(spec)
+        distributed.setup(resolve_device(spec.train.device))
+        if not distributed.is_main():
+            run = RunDir(distributed.broadcast(Path()))
+            return cls(spec, run, None, prepare(spec), console, loggers=[])
         loggers = make_loggers(spec)
         claim = RunDir.claim(spec, out)  # before the data loads, so a second run is refused at once
+        distributed.broadcast(claim.run.path)
         try:
             prepared = prepare(spec)
         except BaseException:
@@ -175,21 +200,26 @@ class Trainer:
         come from ``checkpoints/last.pt``; each epoch's data order is drawn from (seed, epoch),
         so the remaining epochs see the batches the uninterrupted run would have seen.
 
+        Under torchrun every rank reads the run directory (on several machines it must be shared),
+        rank 0 alone locks and writes it, and the run must have as many processes as it started with.
+
         Raises:
-            RunError: The run has no last checkpoint yet, it already finished, or another
-                process is training into it.
+            RunError: The run has no last checkpoint yet, it already finished, another
+                process is training into it, or it trained with another number of processes.
         """
         run = RunDir.open(run_dir)
-        lock = RunLock.acquire(run.path)
+        distributed.setup(resolve_device(load_spec(run.spec_path).train.device))
+        lock = RunLock.acquire(run.path) if distributed.is_main() else None
         try:
             return cls._resumed(run, lock, console)
         except BaseException:
-            lock.release()
+            if lock is not None:
+                lock.release()
             raise
 
     @classmethod
-    def _resumed(cls, run: RunDir, lock: RunLock, console: Console | None) -> Trainer:
-        """The trainer of ``run`` as its last checkpoint left it (the caller holds the run's ``lock``)."""
+    def _resumed(cls, run: RunDir, lock: RunLock | None, console: Console | None) -> Trainer:
+        """The trainer of ``run`` as its last checkpoint left it (rank 0 holds the run's ``lock``)."""
         if run.results_path.is_file():
             raise RunError(
                 f"Run '{run.path}' already finished (results.json is there); nothing to resume. Train a new "
@@ -205,7 +235,8 @@ class Trainer:
         # weights and optimizer moments onto the model's device, whichever device wrote them.
         state = load_checkpoint(run.last_path)
         _check_unchanged(run, state, spec)
-        loggers = make_loggers(spec)
+        _check_world_size(run, state)
+        loggers = make_loggers(spec) if distributed.is_main() else []
         prepared = prepare(spec)
         check_same_data(state, prepared.data, run.last_path, "resume")
         progress = RunProgress(
@@ -218,9 +249,7 @@ class Trainer:
             trainer.ema.load_state_dict(state["ema"])
         trainer.optimizer.load_state_dict(state["optimizer"])
         trainer.scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"]["cpu"])
-        if state["rng"]["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        set_rng_state(state["rng"]["ranks"][distributed.rank()] if "ranks" in state["rng"] else state["rng"])
         return trainer
 
     def _build_optimisation(self) -> None:
@@ -234,6 +263,12 @@ class Trainer:
             self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(self.spec.train.ema), use_buffers=True)
             for compiled in COMPILED_ATTRIBUTES:  # the copy would call the trained model's compiled code
                 vars(self.ema.module).pop(compiled, None)
+        self.parallel: DistributedDataParallel | None = None
+        if distributed.world_size() > 1:
+            device = self.prepared.device
+            self.parallel = DistributedDataParallel(
+                _Loss(self.model), device_ids=[device] if device.type == "cuda" else None,
+            )
 
     @property
     def evaluated(self) -> Recommender:
@@ -241,7 +276,9 @@ class Trainer:
         return self.model if self.ema is None else cast(Recommender, self.ema.module)
 
     def _state(self, epoch: int, best: dict[str, Any]) -> dict[str, Any]:
+        """The checkpoint's content; under torchrun every rank must call it (it gathers their random states)."""
         p, progress = self.prepared, self.progress
+        rng = rng_state(p.device)
         averaged = {} if self.ema is None else {"trained": self.model.state_dict(), "ema": self.ema.state_dict()}
         return {
             "model": self.evaluated.state_dict(),
@@ -253,10 +290,8 @@ class Trainer:
             "stale": progress.stale,
             "train_seconds": progress.seconds,
             "popularity": progress.popularity,
-            "rng": {
-                "cpu": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state_all() if p.device.type == "cuda" else [],
-            },
+            "rng": {**rng, "ranks": distributed.gather(rng)},
+            "world_size": distributed.world_size(),
             "spec": self.spec.model_dump(mode="json"),
             "num_items": p.data.num_items,
             "data_fingerprint": p.data.fingerprint(),
@@ -266,7 +301,11 @@ class Trainer:
         return evaluate_prepared(self.prepared, split, [self.evaluated], self.reporter)
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
-        """One pass over the (seeded, length-bucketed) training batches."""
+        """One pass over the (seeded, length-bucketed) training batches.
+
+        Under torchrun every rank draws the same global batches and takes its share of each
+        (`distributed.shard`), so every rank runs the same number of steps.
+        """
         p, t = self.prepared, self.spec.train
         split = training_examples(p)
         order = batch_indices(
@@ -278,10 +317,17 @@ class Trainer:
         non_blocking = p.device.type == "cuda"
         with self.reporter.task(f"epoch {epoch}", len(order)) as progress:
             for step, index in enumerate(order, 1):
-                batch = make_batch(p.data, split, index).to(p.device, non_blocking=non_blocking)
+                batch, weight = self._share(index, split)
+                batch = batch.to(p.device, non_blocking=non_blocking)
                 with autocast(p.device, t.precision):
-                    loss = self.model.loss(batch.history, batch.target)
+                    if self.parallel is None:
+                        loss = self.model.loss(batch.history, batch.target)
+                    else:
+                        loss = self.parallel(batch.history, batch.target)
                 value = loss.item()
+                if self.parallel is not None:  # the global batch's mean loss, the same on every rank
+                    value = distributed.sum_all([value * weight], p.device)[0] / distributed.world_size()
+                    loss = loss * weight
                 if not math.isfinite(value):  # before the step: the weights of the last finished epoch stay as saved
                     raise self._diverged(epoch, step, value)
                 self.optimizer.zero_grad(set_to_none=True)
@@ -291,8 +337,8 @@ class Trainer:
                 self.optimizer.step()
                 if self.ema is not None:
                     self.ema.update_parameters(self.model)
-                total_loss += value * len(batch)
-                examples += len(batch)
+                total_loss += value * len(index)
+                examples += len(index)
                 rate = examples / (time.perf_counter() - start)
                 progress.advance(f"loss {total_loss / examples:.4f}  {rate:,.0f} ex/s")
         seconds = time.perf_counter() - start
@@ -300,6 +346,24 @@ class Trainer:
         self.scheduler.step()
         return {"loss": total_loss / max(examples, 1), "examples": examples, "seconds": seconds,
                 "examples_per_s": examples / seconds, "lr": lr}
+
+    def _share(self, index: np.ndarray, split: Split) -> tuple[Batch, float]:
+        """This rank's examples of the global batch ``index`` and the weight of their mean loss.
+
+        DistributedDataParallel averages the ranks' gradients, so a rank's mean loss is weighted
+        by world size times its share of the batch's loss terms (`Recommender.loss_terms`): the
+        average is then the gradient of the global batch's mean loss, as one process computes it.
+        A rank left without examples (a last batch smaller than the world) runs one example at
+        weight 0, as every rank must take part in each step.
+        """
+        p = self.prepared
+        shard = distributed.shard(index) if self.parallel is not None else index
+        batch = make_batch(p.data, split, shard if len(shard) else index[:1])
+        if self.parallel is None:
+            return batch, 1.0
+        terms = self.model.loss_terms(batch.history) if len(shard) else 0
+        total = distributed.sum_all([float(terms)], p.device)[0]
+        return batch, terms * distributed.world_size() / total
 
     def _diverged(self, epoch: int, batch: int, loss: float) -> RunError:
         """Log where the loss stopped being finite, and the error that ends the run there."""
@@ -333,7 +397,9 @@ class Trainer:
         finally:
             for logger in self.loggers:
                 logger.close()
-            self.lock.release()
+            if self.lock is not None:
+                self.lock.release()
+            distributed.teardown()
 
     def _interrupted(self, stop: KeyboardInterrupt) -> Interrupted:
         """The interrupt (Ctrl-C, or SIGTERM through the CLI) with where the run stopped and how to go on."""
@@ -349,7 +415,9 @@ class Trainer:
         )
 
     def log(self, record: dict[str, Any]) -> None:
-        """Log one record: to metrics.jsonl, then to every logger of `train.loggers`."""
+        """Log one record: to metrics.jsonl, then to every logger of `train.loggers` (rank 0 alone under torchrun)."""
+        if not distributed.is_main():
+            return
         self.run.log(record)
         for logger in self.loggers:
             logger.log(record)
@@ -381,13 +449,16 @@ class Trainer:
         )
         if p.report is not None:
             self.console.print(f"data: {p.report.summary()}", highlight=False)
-        history = self._logged_so_far() if state.epoch else []
+        main = distributed.is_main()
+        history = self._logged_so_far() if state.epoch and main else []
         for logger in self.loggers:
             logger.open(run.path, history)
-        run.write_vocab(Vocabulary.of(p.data))  # on resume too: a run begun before vocab.json existed gets one
+        if main:  # on resume too: a run begun before vocab.json existed gets one
+            run.write_vocab(Vocabulary.of(p.data))
         if state.epoch == 0:
-            run.write_spec(spec)
-            run.write_env(environment(p.device, spec.seed))
+            if main:
+                run.write_spec(spec)
+                run.write_env(environment(p.device, spec.seed))
             state.popularity = {
                 split: evaluate_popularity(p.data, getattr(p.splits, split), spec.eval.ks,
                                            spec.eval.batch_size, spec.eval.max_users)
@@ -426,16 +497,20 @@ class Trainer:
                     state.best["each"] = each
                     state.stale += 1
             state.seconds += time.perf_counter() - started
-            if improved:
-                save_checkpoint(run.best_path, self._state(epoch, state.best))
-            save_checkpoint(run.last_path, self._state(epoch, state.best))
+            saved = self._state(epoch, state.best)
+            if main:
+                if improved:
+                    save_checkpoint(run.best_path, saved)
+                save_checkpoint(run.last_path, saved)
             state.epoch = epoch  # once last.pt holds it: an interrupt reports the epoch a resume starts after
             self.console.print(line)
             stopped = t.patience is not None and state.stale >= t.patience
             if stopped:
                 self.console.print(f"early stop: no better val {spec.eval.metric} for {state.stale} validations")
         tested = spec.eval.test_checkpoint
-        self.evaluated.load_state_dict(load_checkpoint(run.best_path if tested == "best" else run.last_path, p.device)["model"])
+        tested_path = run.best_path if tested == "best" else run.last_path
+        weights = load_checkpoint(tested_path)["model"] if main else None  # rank 0 alone reads the run directory
+        self.evaluated.load_state_dict(cast(dict[str, Any], distributed.broadcast(weights)))
         test = self._evaluate("test")
         tested_epoch = state.best["epoch"] if tested == "best" else state.epoch
         self.log({"event": "eval", "split": "test", "epoch": tested_epoch, "checkpoint": tested, **test})
@@ -443,7 +518,8 @@ class Trainer:
             run.path, state.best["epoch"], state.best["metrics"], test, state.popularity, state.epoch, state.seconds,
             tested={"checkpoint": tested, "epoch": tested_epoch},
         )
-        run.write_results(result.to_dict())
+        if main:
+            run.write_results(result.to_dict())
         return result
 
 
@@ -462,6 +538,37 @@ def _check_unchanged(run: RunDir, state: dict[str, Any], on_disk: RunSpec) -> No
             f"trained with. Undo the edit to resume, or train a new run with the edited spec: "
             f"`recdiff train {run.spec_path} --out NEW_DIR`. Only {', '.join(RESUME_MAY_CHANGE)} may change "
             f"when a run is resumed."
+        )
+
+
+def rng_state(device: torch.device) -> dict[str, Any]:
+    """This process's random state: the CPU's, and its GPUs' (under torchrun only its own GPU's)."""
+    cuda: list[torch.Tensor] = []
+    if device.type == "cuda":
+        cuda = [torch.cuda.get_rng_state(device)] if distributed.world_size() > 1 else torch.cuda.get_rng_state_all()
+    return {"cpu": torch.get_rng_state(), "cuda": cuda}
+
+
+def set_rng_state(rng: dict[str, Any]) -> None:
+    """Restore what `rng_state` saved (CUDA states only where CUDA is here)."""
+    torch.set_rng_state(rng["cpu"])
+    if not rng["cuda"] or not torch.cuda.is_available():
+        return
+    if distributed.world_size() > 1:
+        torch.cuda.set_rng_state(rng["cuda"][0], distributed.local_rank())
+    else:
+        torch.cuda.set_rng_state_all(rng["cuda"])
+
+
+def _check_world_size(run: RunDir, state: dict[str, Any]) -> None:
+    """Refuse to resume with another number of processes: the noise each rank draws would differ from the run's."""
+    trained = state.get("world_size", 1)
+    if trained != distributed.world_size():
+        command = "recdiff" if trained == 1 else f"torchrun --standalone --nproc_per_node {trained} -m recdiff"
+        raise RunError(
+            f"Run '{run.path}' trained with {trained} process(es) and is resumed with {distributed.world_size()}; "
+            f"a resumed run repeats the uninterrupted one only with the same number. Resume it with "
+            f"`{command} train --resume {run.path}` (on several machines, the same total under torchrun)."
         )
 
 
