@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 import aiohttp
-import httpx
+import httpx2
 import numpy as np
 
 
@@ -49,9 +49,9 @@ def wait_until_up(base: str, server: subprocess.Popen[bytes], timeout: float = 1
         if server.poll() is not None:
             raise SystemExit(f"the server exited with code {server.returncode} before answering")
         try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                return dict(httpx.get(f"{base}/metadata", timeout=5).json())
-        except httpx.TransportError:
+            if httpx2.get(f"{base}/health", timeout=1).status_code == 200:
+                return dict(httpx2.get(f"{base}/metadata", timeout=5).json())
+        except httpx2.TransportError:
             pass
         time.sleep(0.2)
     raise SystemExit(f"the server did not answer /health within {timeout:.0f} s")
@@ -154,7 +154,7 @@ def main() -> None:
     try:
         metadata = wait_until_up(base, server)
         figures = asyncio.run(load(base, args.clients, args.seconds, args.k, bodies))
-        batches = httpx.get(f"{base}/metadata", timeout=5).json()["batches"]
+        batches = httpx2.get(f"{base}/metadata", timeout=5).json()["batches"]
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 from conftest import assert_clean_failure, invoke
 from fastapi.testclient import TestClient
@@ -175,7 +175,7 @@ def test_a_served_run_answers_what_recdiff_recommend_answers(served: tuple[str, 
 
     def ask(index: int, exclude: bool) -> tuple[int, bool, dict[str, object]]:
         body = {"history": histories[index], "k": 5, "exclude_seen": exclude, "user": index}
-        return index, exclude, httpx.post(f"{base}/recommend", json=body, timeout=30).json()
+        return index, exclude, httpx2.post(f"{base}/recommend", json=body, timeout=30).json()
 
     with ThreadPoolExecutor(max_workers=16) as pool:  # concurrent requests, so they share forward passes
         answers = list(pool.map(lambda job: ask(*job), [(i, e) for i in range(len(histories)) for e in (True, False)]))
@@ -183,7 +183,7 @@ def test_a_served_run_answers_what_recdiff_recommend_answers(served: tuple[str, 
         wanted = expected[exclude][index]
         assert answer["user"] == index and answer["items"] == wanted.items and answer["unknown"] == wanted.unknown
         assert answer["scores"] == pytest.approx(wanted.scores, rel=1e-5, abs=1e-6)
-    metadata = httpx.get(f"{base}/metadata", timeout=5).json()
+    metadata = httpx2.get(f"{base}/metadata", timeout=5).json()
     assert metadata["batches"]["requests"] == 2 * len(histories) and metadata["batches"]["largest"] > 1
 
 
