@@ -8,6 +8,7 @@ helper here is then a no-op, so the single-process path is the one recdiff alway
 
 from __future__ import annotations
 
+import gc
 import os
 from typing import Any, TypeVar
 
@@ -51,6 +52,7 @@ def setup(device: torch.device) -> None:
 def teardown() -> None:
     """Leave the process group `setup` made (at the end of a run), so the process exits without torch's warning."""
     if _JOINED and dist.is_initialized():
+        gc.collect()  # free DDP reducers that referenced the group before it goes
         dist.destroy_process_group()
     _JOINED.clear()
 
@@ -75,7 +77,8 @@ def broadcast(value: T) -> T:
     if not dist.is_initialized():
         return value
     box = [value]
-    dist.broadcast_object_list(box, src=0)
+    with torch.inference_mode(False):  # see `gather`
+        dist.broadcast_object_list(box, src=0)
     return box[0]
 
 
@@ -84,7 +87,10 @@ def gather(value: T) -> list[T]:
     if not dist.is_initialized():
         return [value]
     values: list[Any] = [None] * dist.get_world_size()
-    dist.all_gather_object(values, value)
+    # Evaluation ranks under inference mode; torch 2.2's object collectives update their buffers in place,
+    # which inference tensors refuse, so the collective's tensors are made outside it.
+    with torch.inference_mode(False):
+        dist.all_gather_object(values, value)
     return values
 
 
@@ -92,8 +98,9 @@ def sum_all(values: list[float], device: torch.device) -> list[float]:
     """The element-wise sum of ``values`` over all ranks (float64, so sums of losses stay exact enough)."""
     if not dist.is_initialized():
         return values
-    tensor = torch.tensor(values, dtype=torch.float64, device=device)
-    dist.all_reduce(tensor)
+    with torch.inference_mode(False):  # see `gather`
+        tensor = torch.tensor(values, dtype=torch.float64, device=device)
+        dist.all_reduce(tensor)
     return [float(x) for x in tensor.tolist()]
 
 

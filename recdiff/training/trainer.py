@@ -399,6 +399,9 @@ class Trainer:
                 logger.close()
             if self.lock is not None:
                 self.lock.release()
+            # Drop the DDP wrapper while its process group still exists: torch 2.2's reducer could hang when
+            # freed after the group was destroyed (once in five 2-process runs of the quickstart).
+            self.parallel = None
             distributed.teardown()
 
     def _interrupted(self, stop: KeyboardInterrupt) -> Interrupted:
