@@ -24,14 +24,24 @@ def read_lines(path: Path) -> list[dict[str, Any]]:
     Raises:
         ValueError: A line is not JSON; the message gives its number.
     """
-    objects = []
+    return [value for _, value in numbered_lines(path)]
+
+
+def numbered_lines(path: Path) -> list[tuple[int, Any]]:
+    """``(line number, value)`` of each non-blank line of a JSON-lines file, so a reader can name a bad line.
+
+    Raises:
+        ValueError: A line is not JSON, as ``line N: what is wrong``.
+        OSError, UnicodeDecodeError: The file cannot be read as UTF-8 text.
+    """
+    found = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if line.strip():
             try:
-                objects.append(json.loads(line))
+                found.append((number, json.loads(line)))
             except json.JSONDecodeError as error:
                 raise ValueError(f"line {number}: {error.msg}") from None
-    return objects
+    return found
 
 
 def _finite(value: Any) -> Any:

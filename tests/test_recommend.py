@@ -217,7 +217,7 @@ def test_recommend_on_a_recbole_file_writes_parquet(inter_run: Path, predictor: 
     ("name", "text", "message"),
     [
         ("missing.jsonl", None, "does not exist"),
-        ("bad.jsonl", '{"user": "u1", "history": ["i1"]}\n{"user": "u2", "history": \n', "line 2: not a JSON object"),
+        ("bad.jsonl", '{"user": "u1", "history": ["i1"]}\n{"user": "u2", "history": \n', "line 2: Expecting value"),
         ("bad.jsonl", '{"user": "u1", "items": ["i1"]}\n', "line 1: each line needs a \"user\" and a \"history\""),
         ("bad.csv", "customer,product\nu1,i1\n", "needs the columns 'user_id' and 'item_id'"),
         ("bad.txt", "u1 i1\n", "Cannot tell the format"),

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recdiff import jsontext
 from recdiff.data.columns import check_recbole_types, field_lookup, parse_time, unreadable
 from recdiff.errors import DataError, describe
 from recdiff.spec.models import DataSpec
@@ -73,24 +74,20 @@ def _read_json_lines(path: Path) -> Histories:
     users: list[str] = []
     histories: list[list[str]] = []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = jsontext.numbered_lines(path)
     except (OSError, UnicodeDecodeError) as error:
         raise DataError(f"Histories file '{path}' could not be read ({describe(error)}); it must be UTF-8 text.") from None
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError as error:
-            raise DataError(
-                f"Histories file '{path}', line {number}: not a JSON object ({describe(error)}). Each line must be "
-                f'one object such as {{"user": "u1", "history": ["i3", "i7"]}}.'
-            ) from None
+    except ValueError as error:
+        raise DataError(
+            f"Histories file '{path}', {error} (not a JSON object). Each line must be one object such as "
+            f'{{"user": "u1", "history": ["i3", "i7"]}}.'
+        ) from None
+    for number, record in lines:
         history = record.get("history") if isinstance(record, dict) else None
         if not isinstance(record, dict) or "user" not in record or not isinstance(history, list):
             raise DataError(
                 f"Histories file '{path}', line {number}: each line needs a \"user\" and a \"history\" list of item "
-                f'ids, such as {{"user": "u1", "history": ["i3", "i7"]}}; this one holds {line.strip()[:80]}.'
+                f'ids, such as {{"user": "u1", "history": ["i3", "i7"]}}; this one holds {json.dumps(record)[:80]}.'
             )
         users.append(str(record["user"]))
         histories.append([str(item) for item in history])
