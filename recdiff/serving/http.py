@@ -73,7 +73,7 @@ class RecommendRequest(BaseModel):
         return history
 
 
-class Recommendation(BaseModel):
+class RecommendResponse(BaseModel):
     """The body of a ``POST /recommend`` answer."""
 
     user: str | int | None
@@ -82,9 +82,9 @@ class Recommendation(BaseModel):
     unknown: int = Field(description="History ids not in the model's vocabulary; they were skipped.")
 
 
-def answer_batch(predictor: Recommends, requests: Sequence[RecommendRequest]) -> list[Recommendation]:
+def answer_batch(predictor: Recommends, requests: Sequence[RecommendRequest]) -> list[RecommendResponse]:
     """Answer requests with as few forward passes as they allow: one per `exclude_seen` value, at their largest k."""
-    answers: dict[int, Recommendation] = {}
+    answers: dict[int, RecommendResponse] = {}
     for exclude in (True, False):
         group = [(index, request) for index, request in enumerate(requests) if request.exclude_seen is exclude]
         if not group:
@@ -92,7 +92,7 @@ def answer_batch(predictor: Recommends, requests: Sequence[RecommendRequest]) ->
         histories = [[str(item) for item in request.history] for _, request in group]
         ranked = predictor.recommend(histories, k=max(request.k for _, request in group), exclude_seen=exclude)
         for (index, request), result in zip(group, ranked, strict=True):
-            answers[index] = Recommendation(
+            answers[index] = RecommendResponse(
                 user=request.user, items=list(result.items[: request.k]), scores=list(result.scores[: request.k]),
                 unknown=result.unknown,
             )
@@ -124,7 +124,7 @@ def create_app(
     (`gc.freeze`), for a process that does nothing but serve; leave it off inside a process
     that goes on to do other work.
     """
-    batcher: MicroBatcher[RecommendRequest, Recommendation] = MicroBatcher(
+    batcher: MicroBatcher[RecommendRequest, RecommendResponse] = MicroBatcher(
         lambda requests: answer_batch(predictor, requests), limits.max_batch, limits.max_wait_ms / 1000
     )
 
@@ -160,8 +160,8 @@ def create_app(
             "batches": {"count": stats.batches, "requests": stats.requests, "largest": stats.largest},
         }
 
-    @app.post("/recommend", response_model=Recommendation)
-    async def recommend(body: RecommendRequest) -> Recommendation | JSONResponse:
+    @app.post("/recommend", response_model=RecommendResponse)
+    async def recommend(body: RecommendRequest) -> RecommendResponse | JSONResponse:
         if len(body.history) > limits.max_history:
             return _refusal(
                 413, f"The history has {len(body.history)} items; this server takes at most {limits.max_history}. "

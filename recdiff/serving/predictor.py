@@ -175,16 +175,15 @@ class Predictor:
         """Recommendations for one batch of histories of dense ids: represented by length group, ranked at once."""
         max_len, e = self.spec.data.max_len, self.spec.eval
         inputs = [ids[-max_len:] for ids in known]
-        reps = torch.empty(0)
+        groups = length_groups([len(ids) for ids in inputs], len(inputs))
+        parts = []
         with torch.inference_mode():  # the model stays in eval mode (set once in __init__): toggling it costs ~10%
-            for group in length_groups([len(ids) for ids in inputs], len(inputs)):
+            for group in groups:
                 history = _left_padded([inputs[i] for i in group], 0).to(self.device)
                 noise = NoiseStream.keyed(self.spec.seed, history_keys(history))
                 with autocast(self.device, self.spec.train.precision):
-                    part = self.model.represent(history, noise, e.ensemble).float()
-                if not len(reps):
-                    reps = part.new_empty(part.shape[0], len(inputs), part.shape[2])
-                reps[:, group] = part
+                    parts.append(self.model.represent(history, noise, e.ensemble).float())
+            reps = torch.cat(parts, dim=1)[:, np.argsort(np.concatenate(groups))]  # back in the batch's order
             exclude = (_left_padded(known, 0) - 1).to(self.device) if exclude_seen else None
             scored = [Scored(self.model.scorer, reps, self.model.item_table)]
             scores, rows = chunked_top_k(scored, min(k, self.vocab.num_items), e.item_chunk, exclude)
