@@ -70,7 +70,10 @@ def histories(run_dir: Path, count: int, seed: int) -> tuple[list[list[str]], st
     except RecdiffError:
         from recdiff.training.rundir import RunDir
 
-        items = RunDir.open(run_dir).read_vocab().items  # type: ignore[union-attr]
+        vocab = RunDir.open(run_dir).read_vocab()
+        if vocab is None:
+            raise SystemExit(f"{run_dir} has neither its training data nor a vocab.json to draw histories from")
+        items = vocab.items
         lengths = rng.integers(1, spec.data.max_len + 1, count)
         return [list(rng.choice(items, size=n, replace=False)) for n in lengths], "random"
     users = rng.choice(len(data.offsets) - 1, size=count)

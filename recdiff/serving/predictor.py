@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 
 from recdiff.errors import CheckpointError, DataError, RecdiffError
-from recdiff.evaluation.ranking import Scored, chunked_top_k
+from recdiff.evaluation.ranking import Scored, chunked_top_k, excluded_rows
 from recdiff.models.base import Recommender
 from recdiff.models.build import build_model
 from recdiff.nn.randomness import NoiseStream, mix32
@@ -184,7 +184,7 @@ class Predictor:
                 with autocast(self.device, self.spec.train.precision):
                     parts.append(self.model.represent(history, noise, e.ensemble).float())
             reps = torch.cat(parts, dim=1)[:, np.argsort(np.concatenate(groups))]  # back in the batch's order
-            exclude = (_left_padded(known, 0) - 1).to(self.device) if exclude_seen else None
+            exclude = excluded_rows(_left_padded(known, 0).to(self.device), exclude_seen)
             scored = [Scored(self.model.scorer, reps, self.model.item_table)]
             scores, rows = chunked_top_k(scored, min(k, self.vocab.num_items), e.item_chunk, exclude)
         return [
