@@ -226,6 +226,28 @@ def test_prediction_depends_on_the_noised_target(conditioning: str) -> None:
     assert ((first - later).abs().amax(dim=1)[rows] > 1e-6).all()
 
 
+@pytest.mark.parametrize("conditioning", sorted(CONDITIONINGS))
+@pytest.mark.parametrize("signal", ["step", "none"])
+def test_target_signal_ablations_hide_x_t(conditioning: str, signal: str) -> None:
+    """`step` keeps only the step embedding (t still matters), `none` hides both x_t and t."""
+    model = build("transformer", conditioning, target_signal=signal)
+    model.eval()
+    with torch.no_grad():
+        h, mask = model.encode_history(HISTORY)
+        t = torch.full((4,), 2)
+        torch.manual_seed(8)
+        x_a, x_b = torch.randn(4, HIDDEN) * 3, torch.randn(4, HIDDEN) * 3
+        first = model.approximate(h, mask, x_a, t, NoiseStream(torch.arange(4)))
+        other = model.approximate(h, mask, x_b, t, NoiseStream(torch.arange(4)))
+        later = model.approximate(h, mask, x_a, torch.full((4,), 0), NoiseStream(torch.arange(4)))
+    assert torch.equal(first, other)
+    rows = [0, 1, 2, 3] if conditioning == "additive" else [0, 1, 3]
+    if signal == "step":
+        assert ((first - later).abs().amax(dim=1)[rows] > 1e-6).all()
+    else:
+        assert torch.equal(first, later)
+
+
 def test_cross_attention_with_large_delta_depends_strongly_on_target() -> None:
     model = build("transformer", STRONG_CROSS_ATTENTION)
     model.eval()

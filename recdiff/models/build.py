@@ -134,6 +134,7 @@ def build_diffusion(
         label_smoothing=m.label_smoothing,
         mask_history_in_loss=m.mask_history_in_loss,
         objective=_create(registry.losses, m.loss, item_counts=item_counts),
+        target_signal=m.target_signal,
     )
 
 

@@ -44,6 +44,7 @@ class DiffusionRecommender(ItemEmbeddings, Recommender):
         label_smoothing: Share of each label's probability spread over all items in the loss.
         mask_history_in_loss: Leave seen items out of the training softmax.
         objective: The training loss over the item table (the whole softmax when None).
+        target_signal: What the conditioning receives: x_t + d (`noised`), d alone (`step`) or zeros (`none`).
     """
 
     loss_scorer: Scorer = DotScorer()
@@ -67,12 +68,14 @@ class DiffusionRecommender(ItemEmbeddings, Recommender):
         label_smoothing: float = 0.0,
         mask_history_in_loss: bool = False,
         objective: Loss | None = None,
+        target_signal: str = "noised",
     ) -> None:
         super().__init__()
         self.num_items = num_items
         self.objective = FullSoftmax(None) if objective is None else objective
         self.label_smoothing = label_smoothing
         self.mask_history_in_loss = mask_history_in_loss
+        self.target_signal = target_signal
         self.max_len = max_len
         # Components that read padding get every history at max_len and a padding row learned like
         # an item (the original code's); otherwise padding is invisible and its row stays zero.
@@ -106,12 +109,19 @@ class DiffusionRecommender(ItemEmbeddings, Recommender):
         self, h: torch.Tensor, mask: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, noise: NoiseStream
     ) -> torch.Tensor:
         """Reconstruct x0_hat [B, H] from encoded history h [B, L, H], mask, x_t [B, H] and steps t [B]."""
-        target = x_t + self.step_embedding(t)
+        target = self.conditioning_target(x_t, t)
         z = self.conditioning(h, target, mask, noise)
         out = self.backbone.last(
             z, mask, lambda index, hidden: self.conditioning.before_block(index, hidden, target, mask, noise)
         )
         return self.out_norm(self.out_dropout(out))
+
+    def conditioning_target(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """What the conditioning block receives [B, H]: x_t + d, or for the ablations d alone or zeros."""
+        step = self.step_embedding(t)
+        if self.target_signal == "noised":
+            return x_t + step
+        return step if self.target_signal == "step" else torch.zeros_like(x_t)
 
     def loss(self, history: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Cross-entropy of softmax(x0_hat . E^T) over all real items (as `objective` computes it); history [B, L], target [B].

@@ -170,6 +170,13 @@ class ModelSpec(StrictModel):
     label_smoothing: float = Field(
         0.0, ge=0.0, lt=1.0, description="Label smoothing of the training cross-entropy over all items (0 in both papers)."
     )
+    target_signal: Literal["noised", "step", "none"] = Field(
+        "noised",
+        description="What the conditioning receives as the target: `noised` (x_t + d, both papers), `step` (the "
+        "step embedding d alone: the approximator never sees x_t) or `none` (zeros: it sees neither). The last two "
+        "are ablations that measure what the noised target contributes (docs/results.md, \"Does the noised "
+        "target matter?\"); `diffusion` architecture only.",
+    )
     architecture: ComponentSpec = _slot(
         "diffusion",
         "Model family (kind `model`): `diffusion` (DiffuRec / DiffuRecSys, built from the slots below) or "
