@@ -152,6 +152,28 @@ def test_a_run_resumed_with_another_number_of_processes_is_refused(quickstart_ru
     assert f"torchrun --standalone --nproc_per_node 2 -m recdiff train --resume {two}" in output
 
 
+def test_two_processes_evaluate_a_run_as_one_does(quickstart_runs: tuple[Path, Path]) -> None:
+    """`torchrun ... recdiff evaluate` shares the batches; each example's noise is keyed, so the metrics
+    are one process's exactly, and only rank 0 prints them."""
+    two, _ = quickstart_runs
+    output = finished(torchrun("evaluate", two, "--split", "val", "--json", cwd=two.parent))
+    assert output.count("{") == 1, output
+    shared = json.loads(output[output.index("{"): output.rindex("}") + 1])
+    alone = invoke("evaluate", two, "--split", "val", "--json")
+    assert alone.exit_code == 0, alone.output
+    expected = json.loads(alone.stdout[alone.stdout.index("{"):])
+    assert {k: shared[k] for k in shared if k != "seconds"} == {k: expected[k] for k in expected if k != "seconds"}
+
+
+@pytest.mark.parametrize("command", [["recommend", "RUN", "--input", "x.jsonl"], ["repeat", "spec.yaml"]])
+def test_commands_that_do_not_share_work_refuse_torchrun(command: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    result = invoke(*command)
+    assert result.exit_code == 2
+    assert f"`recdiff {command[0]}` was started by torchrun as one of several processes" in result.output
+    assert "Run `recdiff" in result.output and "as one process" in result.output
+
+
 def test_alone_each_collective_is_the_value_itself() -> None:
     """Without torchrun recdiff is one process: no process group, and no helper changes anything."""
     assert (distributed.world_size(), distributed.rank(), distributed.is_main()) == (1, 0, True)

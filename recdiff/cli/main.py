@@ -51,13 +51,29 @@ def _print_version(value: bool) -> None:
         raise typer.Exit()
 
 
+DATA_PARALLEL = ("train", "evaluate")
+"""The commands that torchrun may start as several processes (they shard their work and rank 0 reports)."""
+
+
 @app.callback()
 def root(
+    ctx: typer.Context,
     version: bool = typer.Option(
         False, "--version", callback=_print_version, is_eager=True, help="Print recdiff's version and exit."
     ),
 ) -> None:
     """Diffusion-based sequential recommendation."""
+    from recdiff.distributed import launched
+
+    if launched() and ctx.invoked_subcommand not in DATA_PARALLEL:
+        error_console.print(
+            f"[bold red]error:[/] `recdiff {ctx.invoked_subcommand}` was started by torchrun as one of several "
+            f"processes, but only {' and '.join(f'`{name}`' for name in DATA_PARALLEL)} share their work across "
+            f"processes; the others would each do all of it. Run `recdiff {ctx.invoked_subcommand}` as one process "
+            f"(without torchrun).",
+            highlight=False,
+        )
+        raise typer.Exit(2)
 
 
 @app.command()
@@ -118,12 +134,15 @@ def evaluate(
     """Re-evaluate a saved run on the validation or test split, optionally with another sampler or precision.
 
     Given several runs trained on the same data (say, other seeds), users get the mean of the
-    models' softmax distributions over all items: an ensemble."""
+    models' softmax distributions over all items: an ensemble. Under torchrun the processes
+    share the batches and rank 0 prints the metrics."""
+    from recdiff.distributed import launched_rank
     from recdiff.training.restore import evaluate_run
 
     import_code_files(code)
+    console.quiet = launched_rank() != 0  # under torchrun rank 0 alone reports
     started = time.perf_counter()
-    progress = error_console if as_json else console
+    progress = None if console.quiet else error_console if as_json else console
     metrics = evaluate_run(run_dirs, split.value, checkpoint.value, with_device(overrides, device), progress)
     seconds = time.perf_counter() - started
     if as_json:

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from rich.console import Console
 
-from recdiff import jsontext
+from recdiff import distributed, jsontext
 from recdiff.data import SequenceData
 from recdiff.errors import CheckpointError, RunError, SpecError, describe
 from recdiff.evaluation.analysis import analyze_ranks, head_items
@@ -132,6 +132,8 @@ def evaluate_run(
     settings and `model.exclude_history`; evaluation settings and the noise seed are the first
     run's. `overrides` change inference settings only (see `load_run`), of every run. Given a
     `console`, the batches' progress is shown there (as training shows it, see `recdiff.progress`).
+    Started by torchrun as several processes, each ranks its share of the batches and every
+    process returns the metrics of the whole split.
     """
     run_dirs = [run_dir] if isinstance(run_dir, (str, Path)) else list(run_dir)
     if not run_dirs:
@@ -141,7 +143,11 @@ def evaluate_run(
     first = runs[0]
     for path, prepared in zip(run_dirs[1:], runs[1:]):
         _check_ensemble_member(run_dirs[0], first, path, prepared)
-    return evaluate_prepared(first, split, [prepared.model for prepared in runs], _reporter(first, console))
+    distributed.setup(first.device)  # under torchrun the processes share the batches (rank_examples)
+    try:
+        return evaluate_prepared(first, split, [prepared.model for prepared in runs], _reporter(first, console))
+    finally:
+        distributed.teardown()
 
 
 def _reporter(prepared: Prepared, console: Console | None) -> Reporter | None:
