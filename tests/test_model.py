@@ -29,6 +29,7 @@ CONDITIONINGS = {
     "cross_attention": {"name": "cross_attention", "params": {"heads": 2}},
     "linear_cross_attention": {"name": "linear_cross_attention", "params": {"heads": 2}},
     "linear_cross_attention_masked": {"name": "linear_cross_attention", "params": {"heads": 2, "padding": "masked"}},
+    "token": {"name": "token"},
 }
 STRONG_CROSS_ATTENTION = {"name": "cross_attention", "params": {"heads": 2, "delta": 1.0}}
 
@@ -125,7 +126,10 @@ def test_padding_id_is_never_ranked(backbone: str) -> None:
         assert torch.equal(model.item_embedding.weight[0].detach(), torch.zeros(HIDDEN))
 
 
-@pytest.mark.parametrize(("backbone", "conditioning"), [("transformer", "additive"), ("gru", "cross_attention")])
+@pytest.mark.parametrize(
+    ("backbone", "conditioning"),
+    [("transformer", "additive"), ("gru", "cross_attention"), ("transformer", "token"), ("gru", "token")],
+)
 def test_loss_decreases_on_a_fixed_batch(backbone: str, conditioning: str) -> None:
     model = build(backbone, conditioning, dropout=0.1)
     optimiser = torch.optim.Adam(model.parameters(), lr=5e-3)
@@ -259,6 +263,43 @@ def test_cross_attention_with_large_delta_depends_strongly_on_target() -> None:
         first = model.approximate(h, mask, x_a, t, NoiseStream(torch.arange(4)))
         other = model.approximate(h, mask, x_b, t, NoiseStream(torch.arange(4)))
     assert ((first - other).abs().amax(dim=1)[[0, 1, 3]] > 1e-2).all()
+
+
+def x_t_effect(model: recdiff.DiffusionRecommender) -> torch.Tensor:
+    """Per row, the largest change of x0_hat [B, H] when x_t is replaced by another draw (same history, step, noise)."""
+    model.eval()
+    with torch.no_grad():
+        h, mask = model.encode_history(HISTORY)
+        t = torch.full((4,), 2)
+        torch.manual_seed(8)
+        x_a, x_b = torch.randn(4, HIDDEN) * 3, torch.randn(4, HIDDEN) * 3
+        first = model.approximate(h, mask, x_a, t, NoiseStream(torch.arange(4)))
+        other = model.approximate(h, mask, x_b, t, NoiseStream(torch.arange(4)))
+    return (first - other).abs().amax(dim=1)
+
+
+@pytest.mark.parametrize("backbone", sorted(BACKBONES))
+def test_token_conditioning_depends_on_x_t_far_more_than_additive(backbone: str) -> None:
+    """The token carries x_t at full scale where `additive` scales it by lambda ~ N(0.001, 0.001)."""
+    token, additive = x_t_effect(build(backbone, "token")), x_t_effect(build(backbone, "additive"))
+    assert (token > 0.1).all(), token
+    assert (token > 30 * additive).all(), (token, additive)
+
+
+@pytest.mark.parametrize("backbone", ["transformer", "gru"])
+def test_token_conditioning_is_the_position_read(backbone: str) -> None:
+    """The approximator's output is read at the appended token: the same as the whole pass's last position."""
+    model = build(backbone, "token").eval()
+    with torch.no_grad():
+        h, mask = model.encode_history(HISTORY)
+        x_t, t = torch.randn(4, HIDDEN), torch.full((4,), 1)
+        target = model.conditioning_target(x_t, t)
+        z = model.conditioning(h, target, mask, NoiseStream(torch.arange(4)))
+        extended = F.pad(mask, (0, 1), value=True)
+        full = model.backbone(z, extended, lambda index, hidden: hidden)[:, -1]
+        read = model.approximate(h, mask, x_t, t, NoiseStream(torch.arange(4)))
+    assert z.shape == (4, HISTORY.shape[1] + 1, HIDDEN)
+    torch.testing.assert_close(read, model.out_norm(full))
 
 
 # Scorers

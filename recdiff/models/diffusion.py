@@ -108,9 +108,15 @@ class DiffusionRecommender(ItemEmbeddings, Recommender):
     def approximate(
         self, h: torch.Tensor, mask: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, noise: NoiseStream
     ) -> torch.Tensor:
-        """Reconstruct x0_hat [B, H] from encoded history h [B, L, H], mask, x_t [B, H] and steps t [B]."""
+        """Reconstruct x0_hat [B, H] from encoded history h [B, L, H], mask, x_t [B, H] and steps t [B].
+
+        Positions the conditioning block appends (the `token` block's) are real ones, and the
+        output is read at the last of them.
+        """
         target = self.conditioning_target(x_t, t)
         z = self.conditioning(h, target, mask, noise)
+        if z.shape[1] > mask.shape[1]:
+            mask = F.pad(mask, (0, z.shape[1] - mask.shape[1]), value=True)
         out = self.backbone.last(
             z, mask, lambda index, hidden: self.conditioning.before_block(index, hidden, target, mask, noise)
         )

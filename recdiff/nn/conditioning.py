@@ -18,9 +18,16 @@ class ConditioningBlock(nn.Module):
     """Base class: by default it leaves the history unchanged both before and inside the backbone.
 
     Subclasses override `forward` (applied once, before the backbone), `before_block`
-    (applied before every backbone block), or both. A block that needs randomness draws it
-    from `noise`, never from the global generator, so that a user's scores do not depend on
-    the batch they are evaluated in (see :mod:`recdiff.nn.randomness`).
+    (applied before every backbone block), or both. `forward` may also append positions after
+    the newest history item, returning [B, L + k, H] (the `token` block appends the noised
+    target as a token): the model then counts them as real positions (the mask gains k True
+    columns on the right, which `before_block` receives) and reads the backbone's output at the
+    last one, so self-attention lets the history and the appended token read each other.
+    Blocks that return [B, L, H] (every block older than `token`) are unaffected.
+
+    A block that needs randomness draws it from `noise`, never from the global generator, so
+    that a user's scores do not depend on the batch they are evaluated in (see
+    :mod:`recdiff.nn.randomness`).
     """
 
     sees_padding: bool = False
@@ -33,7 +40,7 @@ class ConditioningBlock(nn.Module):
     def forward(
         self, history: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, noise: NoiseStream
     ) -> torch.Tensor:
-        """history [B, L, H], target `x + d` [B, H], mask [B, L] (True on real items) -> [B, L, H]."""
+        """history [B, L, H], target `x + d` [B, H], mask [B, L] (True on real items) -> [B, L, H] or [B, L + k, H]."""
         return history
 
     def before_block(
@@ -152,3 +159,33 @@ class LinearCrossAttention(ConditioningBlock):
         attended = (q @ (keys.transpose(-2, -1) @ v)).masked_fill(~mask[:, None, :, None], -1e9 if self.sees_padding else 0.0)
         out = self.out[index](rearrange(self.attention_dropout(attended), "b h l d -> b l (h d)"))
         return hidden + self.dropout(out)
+
+
+class TokenParams(Params):
+    type_embedding: bool = Field(
+        True, description="Add a learned embedding to the token, which tells it apart from the history's items."
+    )
+
+
+@register("conditioning", "token")
+class Token(ConditioningBlock):
+    """The noised target as a token: x + d (plus a learned type embedding) is appended after the newest history item.
+
+    The backbone's output is read at that token, so the approximator's answer starts from x_t
+    itself rather than from the history with x_t added at the scale lambda ~ N(0.001, 0.001)
+    (DiffuRec's `additive`), and attention between the token and the history decides how the
+    two mix. With a causal Transformer only the token reads the history; with `gru` the token is
+    the last step. Draws no noise.
+    """
+
+    Params = TokenParams
+
+    def __init__(self, hidden: int, num_blocks: int, dropout: float, type_embedding: bool = True) -> None:
+        super().__init__()
+        self.type_embedding = nn.Embedding(1, hidden) if type_embedding else None
+
+    def forward(
+        self, history: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, noise: NoiseStream
+    ) -> torch.Tensor:
+        token = target if self.type_embedding is None else target + self.type_embedding.weight[0].to(target.dtype)
+        return torch.cat([history, token.unsqueeze(1)], dim=1)

@@ -95,8 +95,9 @@ conditionings: Registry[ConditioningBlock] = _registry(
     "conditioning",
     "recdiff.nn.conditioning:ConditioningBlock",
     "`factory(hidden: int, num_blocks: int, dropout: float, **params) -> ConditioningBlock` (an nn.Module); "
-    "`block(history [B, L, H], target [B, H], mask [B, L], noise) -> [B, L, H]` once before the backbone and "
-    "`block.before_block(i, hidden [B, L, H], target [B, H], mask [B, L], noise) -> [B, L, H]` before block i. "
+    "`block(history [B, L, H], target [B, H], mask [B, L], noise) -> [B, L + k, H]` once before the backbone (k >= 0 "
+    "positions appended after the newest count as real, and the output is read at the last) and "
+    "`block.before_block(i, hidden [B, L + k, H], target [B, H], mask [B, L + k], noise) -> [B, L + k, H]` before block i. "
     "`target` is the noised target plus its step embedding, `x + d`; `noise` is the batch's NoiseStream, the "
     "only source of randomness a block may use.",
     ("hidden", "num_blocks", "dropout"),
