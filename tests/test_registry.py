@@ -24,6 +24,7 @@ BUILTINS = {
     "sampler": ["ddpm", "ddim", "x0"],
     "scorer": ["dot", "neg_l2", "cosine"],
     "loss": ["full", "chunked", "sampled"],
+    "guidance": ["cfg", "none"],
     "dataset": ["beauty", "toys", "ml-1m"],
     "logger": ["csv", "tensorboard"],
 }
