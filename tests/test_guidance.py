@@ -23,11 +23,19 @@ HISTORY = torch.tensor([[0, 0, 0, 4, 5, 6], [1, 2, 3, 4, 5, 6], [0, 0, 0, 0, 0, 
 CFG = {"name": "cfg", "params": {"drop": 0.2, "weight": 1.5}}
 
 
-def build(guidance: dict | None = None, backbone: str = "transformer", sampler: str = "ddpm") -> recdiff.DiffusionRecommender:
+BACKBONES = {
+    "transformer": {"name": "transformer", "params": {"blocks": 2, "heads": 2}},
+    "gru": {"name": "gru"},
+    "visible": {"name": "transformer", "params": {"blocks": 2, "heads": 2, "padding": "visible"}},
+}
+
+
+def build(
+    guidance: dict | None = None, backbone: str = "transformer", sampler: str = "ddpm", conditioning: str = "additive"
+) -> recdiff.DiffusionRecommender:
     model: dict = {
         "hidden": HIDDEN, "steps": 4, "dropout": 0.0, "emb_dropout": 0.0,
-        "backbone": {"name": backbone, "params": {"blocks": 2, "heads": 2} if backbone == "transformer" else {}},
-        "sampler": {"name": sampler},
+        "backbone": BACKBONES[backbone], "sampler": {"name": sampler}, "conditioning": {"name": conditioning},
     }
     if guidance is not None:
         model["guidance"] = guidance
@@ -119,13 +127,19 @@ def test_guided_chain_calls_the_guided_reconstruction_at_every_step() -> None:
     assert not torch.allclose(guided, conditional)
 
 
-def test_guided_scores_do_not_depend_on_the_batch() -> None:
-    model = build(CFG)
+@pytest.mark.parametrize("conditioning", ["additive", "token"])
+@pytest.mark.parametrize("backbone", sorted(BACKBONES))
+def test_guided_scores_do_not_depend_on_the_batch_or_its_padding(backbone: str, conditioning: str) -> None:
+    model = build(CFG, backbone, conditioning=conditioning)
     keys = torch.tensor([11, 12, 13, 14])
+    padded = torch.cat([torch.zeros(4, 3, dtype=torch.long), HISTORY], dim=1)
     with torch.no_grad():
         together = model.represent(HISTORY, NoiseStream.keyed(5, keys), ensemble=2)
         alone = model.represent(HISTORY[[2, 0]], NoiseStream.keyed(5, keys[[2, 0]]), ensemble=2)
+        wider = model.represent(padded, NoiseStream.keyed(5, keys), ensemble=2)
+    assert torch.isfinite(together).all()
     torch.testing.assert_close(alone, together[:, [2, 0]], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(wider, together, atol=1e-5, rtol=1e-5)
 
 
 def test_training_drops_the_share_asked_for_reproducibly() -> None:
