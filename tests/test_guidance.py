@@ -171,6 +171,16 @@ def test_cfg_model_trains_with_a_finite_loss() -> None:
     assert null.grad is not None and null.grad.abs().sum() > 0
 
 
+def test_spec_fills_in_the_defaults_and_names_unknown_guidance() -> None:
+    assert recdiff.load_spec({}).model.guidance.name == "none"
+    spec = recdiff.load_spec({"model": {"guidance": {"name": "cfg"}}}, ["model.guidance.params.weight=2"])
+    assert spec.model.guidance.params == {"drop": 0.1, "weight": 2.0}
+    with pytest.raises(SpecError, match=r"Unknown guidance component 'cgf'. Did you mean 'cfg'\?"):
+        recdiff.load_spec({"model": {"guidance": {"name": "cgf"}}})
+    with pytest.raises(SpecError, match="model.guidance.params.drop"):
+        recdiff.load_spec({"model": {"guidance": {"name": "cfg", "params": {"drop": 1.0}}}})
+
+
 def test_only_the_weight_is_an_inference_setting() -> None:
     assert inference_overrides(["model.guidance.params.weight=2"]) == ["model.guidance.params.weight=2"]
     for field in ("model.guidance.params.drop=0.5", "model.guidance.name=none"):
@@ -179,9 +189,10 @@ def test_only_the_weight_is_an_inference_setting() -> None:
 
 
 def test_evaluate_a_cfg_run_with_another_weight(tmp_path: Path) -> None:
-    spec = write_spec(tmp_path / "cfg.yaml", "name: cfg\nseed: 7\nmodel:\n  guidance: {name: cfg, params: {drop: 0.2}}\n")
+    spec = write_spec(tmp_path / "cfg.yaml", "name: cfg\nseed: 7\n")
     run_dir = tmp_path / "run"
-    trained = invoke("train", spec, "--out", run_dir, *set_args([*TINY, "train.epochs=1", "train.max_batches=4"]))
+    settings = [*TINY, "train.epochs=1", "train.max_batches=4", "model.guidance.name=cfg"]  # params: the defaults
+    trained = invoke("train", spec, "--out", run_dir, *set_args(settings))
     assert trained.exit_code == 0, trained.output
     result = invoke("evaluate", run_dir, "--json", "--set", "model.guidance.params.weight=3")
     assert result.exit_code == 0, result.output
@@ -199,4 +210,4 @@ def test_evaluate_a_cfg_run_with_another_weight(tmp_path: Path) -> None:
     stored["model"]["guidance"]["params"]["drop"] = 0.3
     (edited / "spec.yaml").write_text(yaml.safe_dump(stored))
     output = assert_clean_failure(invoke("evaluate", edited))
-    assert "model.guidance.params.drop: 0.2 -> 0.3" in output
+    assert "model.guidance.params.drop: 0.1 -> 0.3" in output
