@@ -329,7 +329,7 @@ def test_plugins_of_one_kind() -> None:
     assert result.exit_code == 0, result.output
     rows = [line for line in result.output.splitlines() if "conditioning" in line and "recdiff" in line]
     names = {line.strip("│┃ ").split()[0] for line in rows}
-    assert names == {"additive", "cross_attention", "linear_cross_attention"}
+    assert names == {"additive", "cross_attention", "linear_cross_attention", "token"}
     assert "origin" in result.output
     assert "trunc_lin" not in result.output  # other kinds are left out
 

@@ -34,7 +34,7 @@ from recdiff.testing import (
 ENTRIES = [(kind, name) for kind in sorted(REGISTRIES) for name in recdiff.available(kind)]
 
 VARIANTS: dict[str, list[tuple[str, dict[str, Any]]]] = {
-    "conditioning": [("linear_cross_attention", {"padding": "masked"})],
+    "conditioning": [("linear_cross_attention", {"padding": "masked"}), ("token", {"type_embedding": False, "positions": 0})],
     "backbone": [
         ("transformer", {"padding": "visible", "block_dropout": True}),
         ("transformer", {"causal": True}),

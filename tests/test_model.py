@@ -29,6 +29,7 @@ CONDITIONINGS = {
     "cross_attention": {"name": "cross_attention", "params": {"heads": 2}},
     "linear_cross_attention": {"name": "linear_cross_attention", "params": {"heads": 2}},
     "linear_cross_attention_masked": {"name": "linear_cross_attention", "params": {"heads": 2, "padding": "masked"}},
+    "token": {"name": "token"},
 }
 STRONG_CROSS_ATTENTION = {"name": "cross_attention", "params": {"heads": 2, "delta": 1.0}}
 
@@ -125,7 +126,10 @@ def test_padding_id_is_never_ranked(backbone: str) -> None:
         assert torch.equal(model.item_embedding.weight[0].detach(), torch.zeros(HIDDEN))
 
 
-@pytest.mark.parametrize(("backbone", "conditioning"), [("transformer", "additive"), ("gru", "cross_attention")])
+@pytest.mark.parametrize(
+    ("backbone", "conditioning"),
+    [("transformer", "additive"), ("gru", "cross_attention"), ("transformer", "token"), ("gru", "token")],
+)
 def test_loss_decreases_on_a_fixed_batch(backbone: str, conditioning: str) -> None:
     model = build(backbone, conditioning, dropout=0.1)
     optimiser = torch.optim.Adam(model.parameters(), lr=5e-3)
@@ -204,24 +208,37 @@ def test_masking_history_in_the_loss_lowers_it_on_the_same_draws() -> None:
     assert seeded(9, model.loss, HISTORY, TARGET).item() < plain - 1e-4
 
 
-@pytest.mark.parametrize("conditioning", sorted(CONDITIONINGS))
-def test_prediction_depends_on_the_noised_target(conditioning: str) -> None:
-    model = build("transformer", conditioning)
+def reconstructions(
+    model: recdiff.DiffusionRecommender, step: int = 2, seed: int = 8
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """x0_hat [B, H] of the same histories and noise for a noised target x_a at `step`, another x_b, and x_a at step 0."""
     model.eval()
     with torch.no_grad():
         h, mask = model.encode_history(HISTORY)
-        t = torch.full((4,), 2)
-        torch.manual_seed(8)
+        t = torch.full((4,), step)
+        torch.manual_seed(seed)
         x_a, x_b = torch.randn(4, HIDDEN) * 3, torch.randn(4, HIDDEN) * 3
-        first = model.approximate(h, mask, x_a, t, NoiseStream(torch.arange(4)))
-        again = model.approximate(h, mask, x_a, t, NoiseStream(torch.arange(4)))
-        other = model.approximate(h, mask, x_b, t, NoiseStream(torch.arange(4)))
-        later = model.approximate(h, mask, x_a, torch.full((4,), 0), NoiseStream(torch.arange(4)))
-    assert torch.equal(first, again)
+        first, other, later = (
+            model.approximate(h, mask, x, s, NoiseStream(torch.arange(4))) for x, s in ((x_a, t), (x_b, t), (x_a, 0 * t))
+        )
+    return first, other, later
+
+
+def x_t_effect(model: recdiff.DiffusionRecommender, step: int = 2, seed: int = 8) -> torch.Tensor:
+    """Per row, the largest change of x0_hat when x_t is replaced by another draw (same history, step and noise)."""
+    first, other, _ = reconstructions(model, step, seed)
+    return (first - other).abs().amax(dim=1)
+
+
+@pytest.mark.parametrize("conditioning", sorted(CONDITIONINGS))
+def test_prediction_depends_on_the_noised_target(conditioning: str) -> None:
+    model = build("transformer", conditioning)
+    first, other, later = reconstructions(model)
+    assert torch.equal(first, reconstructions(model)[0])
     # lambda ~ N(0.001, 0.001) scales the target, so the effect is small but real. (Row 2 has a
     # single real item: a cross-attention query over one key always gets weight 1, so only the
     # additive block makes that row depend on x_t.)
-    rows = [0, 1, 2, 3] if conditioning == "additive" else [0, 1, 3]
+    rows = [0, 1, 2, 3] if conditioning in ("additive", "token") else [0, 1, 3]
     assert ((first - other).abs().amax(dim=1)[rows] > 1e-5).all()
     assert ((first - later).abs().amax(dim=1)[rows] > 1e-6).all()
 
@@ -230,18 +247,9 @@ def test_prediction_depends_on_the_noised_target(conditioning: str) -> None:
 @pytest.mark.parametrize("signal", ["step", "none"])
 def test_target_signal_ablations_hide_x_t(conditioning: str, signal: str) -> None:
     """`step` keeps only the step embedding (t still matters), `none` hides both x_t and t."""
-    model = build("transformer", conditioning, target_signal=signal)
-    model.eval()
-    with torch.no_grad():
-        h, mask = model.encode_history(HISTORY)
-        t = torch.full((4,), 2)
-        torch.manual_seed(8)
-        x_a, x_b = torch.randn(4, HIDDEN) * 3, torch.randn(4, HIDDEN) * 3
-        first = model.approximate(h, mask, x_a, t, NoiseStream(torch.arange(4)))
-        other = model.approximate(h, mask, x_b, t, NoiseStream(torch.arange(4)))
-        later = model.approximate(h, mask, x_a, torch.full((4,), 0), NoiseStream(torch.arange(4)))
+    first, other, later = reconstructions(build("transformer", conditioning, target_signal=signal))
     assert torch.equal(first, other)
-    rows = [0, 1, 2, 3] if conditioning == "additive" else [0, 1, 3]
+    rows = [0, 1, 2, 3] if conditioning in ("additive", "token") else [0, 1, 3]
     if signal == "step":
         assert ((first - later).abs().amax(dim=1)[rows] > 1e-6).all()
     else:
@@ -249,16 +257,31 @@ def test_target_signal_ablations_hide_x_t(conditioning: str, signal: str) -> Non
 
 
 def test_cross_attention_with_large_delta_depends_strongly_on_target() -> None:
-    model = build("transformer", STRONG_CROSS_ATTENTION)
-    model.eval()
+    assert (x_t_effect(build("transformer", STRONG_CROSS_ATTENTION), step=1, seed=10)[[0, 1, 3]] > 1e-2).all()
+
+
+@pytest.mark.parametrize("backbone", sorted(BACKBONES))
+def test_token_conditioning_depends_on_x_t_far_more_than_additive(backbone: str) -> None:
+    """The token carries x_t at full scale where `additive` scales it by lambda ~ N(0.001, 0.001)."""
+    token, additive = x_t_effect(build(backbone, "token")), x_t_effect(build(backbone, "additive"))
+    assert (token > 0.1).all(), token
+    assert (token > 30 * additive).all(), (token, additive)
+
+
+@pytest.mark.parametrize("backbone", ["transformer", "gru"])
+def test_token_conditioning_is_the_position_read(backbone: str) -> None:
+    """The approximator's output is read at the appended token: the same as the whole pass's last position."""
+    model = build(backbone, "token").eval()
     with torch.no_grad():
         h, mask = model.encode_history(HISTORY)
-        t = torch.full((4,), 1)
-        torch.manual_seed(10)
-        x_a, x_b = torch.randn(4, HIDDEN) * 3, torch.randn(4, HIDDEN) * 3
-        first = model.approximate(h, mask, x_a, t, NoiseStream(torch.arange(4)))
-        other = model.approximate(h, mask, x_b, t, NoiseStream(torch.arange(4)))
-    assert ((first - other).abs().amax(dim=1)[[0, 1, 3]] > 1e-2).all()
+        x_t, t = torch.randn(4, HIDDEN), torch.full((4,), 1)
+        target = model.conditioning_target(x_t, t)
+        z = model.conditioning(h, target, mask, NoiseStream(torch.arange(4)))
+        extended = F.pad(mask, (0, 1), value=True)
+        full = model.backbone(z, extended, lambda index, hidden: hidden)[:, -1]
+        read = model.approximate(h, mask, x_t, t, NoiseStream(torch.arange(4)))
+    assert z.shape == (4, HISTORY.shape[1] + 1, HIDDEN)
+    torch.testing.assert_close(read, model.out_norm(full))
 
 
 # Scorers

@@ -19,11 +19,12 @@ BUILTINS = {
     "schedule": ["linear", "trunc_lin", "cosine", "sqrt", "trunc_cos", "pw_lin"],
     "noise": ["gaussian", "offset"],
     "timestep": ["uniform"],
-    "conditioning": ["additive", "cross_attention"],
+    "conditioning": ["additive", "cross_attention", "token"],
     "backbone": ["transformer", "gru"],
     "sampler": ["ddpm", "ddim", "x0"],
     "scorer": ["dot", "neg_l2", "cosine"],
     "loss": ["full", "chunked", "sampled"],
+    "guidance": ["cfg", "none"],
     "dataset": ["beauty", "toys", "ml-1m"],
     "logger": ["csv", "tensorboard"],
 }

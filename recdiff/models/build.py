@@ -135,6 +135,7 @@ def build_diffusion(
         mask_history_in_loss=m.mask_history_in_loss,
         objective=_create(registry.losses, m.loss, item_counts=item_counts),
         target_signal=m.target_signal,
+        guidance=_create(registry.guidances, m.guidance, hidden=m.hidden),
     )
 
 

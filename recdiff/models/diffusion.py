@@ -14,6 +14,7 @@ from recdiff.models.base import Recommender
 from recdiff.models.embedding import ItemEmbeddings
 from recdiff.nn.backbones import Backbone
 from recdiff.nn.conditioning import ConditioningBlock
+from recdiff.nn.guidance import Guidance
 from recdiff.nn.layers import Dropout, StepEmbedding
 from recdiff.nn.losses import FullSoftmax, Loss
 from recdiff.nn.randomness import NoiseStream
@@ -45,6 +46,8 @@ class DiffusionRecommender(ItemEmbeddings, Recommender):
         mask_history_in_loss: Leave seen items out of the training softmax.
         objective: The training loss over the item table (the whole softmax when None).
         target_signal: What the conditioning receives: x_t + d (`noised`), d alone (`step`) or zeros (`none`).
+        guidance: Built guidance: which training histories are dropped and what the reverse sampler calls
+            (None: no guidance).
     """
 
     loss_scorer: Scorer = DotScorer()
@@ -69,6 +72,7 @@ class DiffusionRecommender(ItemEmbeddings, Recommender):
         mask_history_in_loss: bool = False,
         objective: Loss | None = None,
         target_signal: str = "noised",
+        guidance: Guidance | None = None,
     ) -> None:
         super().__init__()
         self.num_items = num_items
@@ -91,6 +95,7 @@ class DiffusionRecommender(ItemEmbeddings, Recommender):
         self.timesteps = timesteps
         self.sampler = sampler
         self.scorer = scorer
+        self.guidance = Guidance() if guidance is None else guidance
 
     def encode_history(self, history: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """history [B, L] left-padded ids -> embeddings [B, L, H] and mask [B, L] (True on real items).
@@ -108,9 +113,15 @@ class DiffusionRecommender(ItemEmbeddings, Recommender):
     def approximate(
         self, h: torch.Tensor, mask: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, noise: NoiseStream
     ) -> torch.Tensor:
-        """Reconstruct x0_hat [B, H] from encoded history h [B, L, H], mask, x_t [B, H] and steps t [B]."""
+        """Reconstruct x0_hat [B, H] from encoded history h [B, L, H], mask, x_t [B, H] and steps t [B].
+
+        Positions the conditioning block appends (the `token` block's) are real ones, and the
+        output is read at the last of them.
+        """
         target = self.conditioning_target(x_t, t)
         z = self.conditioning(h, target, mask, noise)
+        if z.shape[1] > mask.shape[1]:
+            mask = F.pad(mask, (0, z.shape[1] - mask.shape[1]), value=True)
         out = self.backbone.last(
             z, mask, lambda index, hidden: self.conditioning.before_block(index, hidden, target, mask, noise)
         )
@@ -133,7 +144,9 @@ class DiffusionRecommender(ItemEmbeddings, Recommender):
         x0 = self.item_embedding(target)
         t = self.timesteps(x0.shape[0], x0.device)
         x_t = self.process.q_sample(x0, t, self.noise(x0))
-        x0_hat = self.approximate(h, mask, x_t, t, NoiseStream.fresh(len(target), history.device))
+        noise = NoiseStream.fresh(len(target), history.device)
+        h, mask = self.guidance.forget(h, mask, noise)
+        x0_hat = self.approximate(h, mask, x_t, t, noise)
         seen = history - 1 if self.mask_history_in_loss else None
         return self.objective(x0_hat, self.item_table, target - 1, self.loss_scorer, seen, self.label_smoothing)
 
@@ -142,7 +155,7 @@ class DiffusionRecommender(ItemEmbeddings, Recommender):
         noise = NoiseStream.fresh(len(history), history.device) if noise is None else noise
         h, mask = self.encode_history(history)
         x_T = noise.normal(h.shape[2], h.dtype)
-        return self.sampler(lambda x_t, t: self.approximate(h, mask, x_t, t, noise), x_T, noise)
+        return self.sampler(self.guidance.denoiser(self.approximate, h, mask, noise), x_T, noise)
 
     def represent(self, history: torch.Tensor, noise: NoiseStream | None = None, ensemble: int = 1) -> torch.Tensor:
         """x_0 of `ensemble` independent reverse runs per history, computed as one batch: [ensemble, B, H]."""

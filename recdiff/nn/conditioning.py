@@ -18,9 +18,16 @@ class ConditioningBlock(nn.Module):
     """Base class: by default it leaves the history unchanged both before and inside the backbone.
 
     Subclasses override `forward` (applied once, before the backbone), `before_block`
-    (applied before every backbone block), or both. A block that needs randomness draws it
-    from `noise`, never from the global generator, so that a user's scores do not depend on
-    the batch they are evaluated in (see :mod:`recdiff.nn.randomness`).
+    (applied before every backbone block), or both. `forward` may also append positions after
+    the newest history item, returning [B, L + k, H] (the `token` block appends the noised
+    target as a token): the model then counts them as real positions (the mask gains k True
+    columns on the right, which `before_block` receives) and reads the backbone's output at the
+    last one, so self-attention lets the history and the appended token read each other.
+    Blocks that return [B, L, H] (every block older than `token`) are unaffected.
+
+    A block that needs randomness draws it from `noise`, never from the global generator, so
+    that a user's scores do not depend on the batch they are evaluated in (see
+    :mod:`recdiff.nn.randomness`).
     """
 
     sees_padding: bool = False
@@ -33,7 +40,7 @@ class ConditioningBlock(nn.Module):
     def forward(
         self, history: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, noise: NoiseStream
     ) -> torch.Tensor:
-        """history [B, L, H], target `x + d` [B, H], mask [B, L] (True on real items) -> [B, L, H]."""
+        """history [B, L, H], target `x + d` [B, H], mask [B, L] (True on real items) -> [B, L, H] or [B, L + k, H]."""
         return history
 
     def before_block(
@@ -152,3 +159,51 @@ class LinearCrossAttention(ConditioningBlock):
         attended = (q @ (keys.transpose(-2, -1) @ v)).masked_fill(~mask[:, None, :, None], -1e9 if self.sees_padding else 0.0)
         out = self.out[index](rearrange(self.attention_dropout(attended), "b h l d -> b l (h d)"))
         return hidden + self.dropout(out)
+
+
+class TokenParams(Params):
+    type_embedding: bool = Field(
+        True, description="Add a learned embedding to the token, which tells it apart from the history's items."
+    )
+    positions: int = Field(
+        200,
+        ge=0,
+        description="Add a learned embedding of each history item's distance from the token (the newest item is 1; "
+        "items farther than this share the last embedding), so the token can tell the newest item from the others "
+        "(a Transformer without `model.positional` cannot otherwise). 0 adds none.",
+    )
+
+
+@register("conditioning", "token")
+class Token(ConditioningBlock):
+    """The noised target as a token: x + d (plus a learned type embedding) is appended after the newest history item.
+
+    The backbone's output is read at that token, so the approximator's answer starts from x_t
+    itself rather than from the history with x_t added at the scale lambda ~ N(0.001, 0.001)
+    (DiffuRec's `additive`), and attention between the token and the history decides how the
+    two mix. The history gets learned embeddings of its distance from the token (`positions`):
+    read at the newest item, as the other blocks are, a model finds that item by construction;
+    read at the token, an order-blind Transformer (DiffuRec's has no positional embeddings)
+    could not tell it from the others: on the quickstart's data, without them, validation
+    NDCG@10 stalled at 0.19 over four epochs where `additive` reached 0.59 (0.48 with them).
+    With a causal Transformer only the token reads the history; with
+    `gru` the token is the last step. Draws no noise.
+    """
+
+    Params = TokenParams
+
+    def __init__(
+        self, hidden: int, num_blocks: int, dropout: float, type_embedding: bool = True, positions: int = 200
+    ) -> None:
+        super().__init__()
+        self.type_embedding = nn.Embedding(1, hidden) if type_embedding else None
+        self.distance = nn.Embedding(positions, hidden) if positions else None
+
+    def forward(
+        self, history: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, noise: NoiseStream
+    ) -> torch.Tensor:
+        if self.distance is not None:
+            from_end = torch.arange(history.shape[1] - 1, -1, -1, device=history.device)
+            history = history + self.distance(from_end.clamp(max=self.distance.num_embeddings - 1)).to(history.dtype)
+        token = target if self.type_embedding is None else target + self.type_embedding.weight[0].to(target.dtype)
+        return torch.cat([history, token.unsqueeze(1)], dim=1)

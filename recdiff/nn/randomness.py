@@ -74,6 +74,20 @@ class NoiseStream:
         twin.keys, twin.draws = self.keys, self.draws
         return twin
 
+    def tile(self, times: int) -> NoiseStream:
+        """A twin over ``times`` stacked copies of the batch, each copy drawing exactly what this stream draws next.
+
+        For one batched pass over several versions of each row (classifier-free guidance's
+        conditional and unconditional halves); `catch_up` then skips this stream past its draws.
+        """
+        twin = self.copy()
+        twin.keys = self.keys.repeat(times)
+        return twin
+
+    def catch_up(self, twin: NoiseStream) -> None:
+        """Skip the draws a twin (`copy`, `tile`) made in this stream's place."""
+        self.draws = max(self.draws, twin.draws)
+
     @classmethod
     def keyed(cls, seed: int, ids: torch.Tensor) -> NoiseStream:
         """Rows keyed by (seed, id): for evaluation, where ``ids`` name examples independently of batching."""
@@ -95,6 +109,10 @@ class NoiseStream:
     def normal(self, hidden: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """The next draw, one vector per row: [B, hidden] ~ N(0, I)."""
         return self._rows(self._next_keys(), hidden, dtype)
+
+    def uniform(self) -> torch.Tensor:
+        """The next draw, one number per row: [B] uniform in [0, 1), from the row's key alone."""
+        return self._next_keys().double() / 2**32
 
     def normal_sequence(self, length: int, hidden: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """The next draw, one vector per row and position: [B, length, hidden] ~ N(0, I).

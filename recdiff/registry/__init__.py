@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from recdiff.models.base import Recommender
     from recdiff.nn.backbones import Backbone
     from recdiff.nn.conditioning import ConditioningBlock
+    from recdiff.nn.guidance import Guidance
     from recdiff.nn.losses import Loss
     from recdiff.nn.scorers import Scorer
     from recdiff.training.loggers import MetricLogger
@@ -95,8 +96,9 @@ conditionings: Registry[ConditioningBlock] = _registry(
     "conditioning",
     "recdiff.nn.conditioning:ConditioningBlock",
     "`factory(hidden: int, num_blocks: int, dropout: float, **params) -> ConditioningBlock` (an nn.Module); "
-    "`block(history [B, L, H], target [B, H], mask [B, L], noise) -> [B, L, H]` once before the backbone and "
-    "`block.before_block(i, hidden [B, L, H], target [B, H], mask [B, L], noise) -> [B, L, H]` before block i. "
+    "`block(history [B, L, H], target [B, H], mask [B, L], noise) -> [B, L + k, H]` once before the backbone (k >= 0 "
+    "positions appended after the newest count as real, and the output is read at the last) and "
+    "`block.before_block(i, hidden [B, L + k, H], target [B, H], mask [B, L + k], noise) -> [B, L + k, H]` before block i. "
     "`target` is the noised target plus its step embedding, `x + d`; `noise` is the batch's NoiseStream, the "
     "only source of randomness a block may use.",
     ("hidden", "num_blocks", "dropout"),
@@ -135,6 +137,16 @@ losses: Registry[Loss] = _registry(
     "without data); a loss that draws at random takes its key from the global generator.",
     ("item_counts",),
 )
+guidances: Registry[Guidance] = _registry(
+    "guidance",
+    "recdiff.nn.guidance:Guidance",
+    "`factory(hidden: int, **params) -> Guidance` (an nn.Module); in training `guidance.forget(h [B, L, H], mask "
+    "[B, L], noise) -> (h, mask)` may replace rows' encoded histories (e.g. by a \"no history\" condition), and at "
+    "inference `guidance.denoiser(approximate, h, mask, noise)` returns the `denoise(x_t [B, H], t [B]) -> x0_hat "
+    "[B, H]` the reverse sampler calls, where `approximate(h, mask, x_t, t, noise)` is the model's approximator. "
+    "Randomness comes from the NoiseStream `noise` only.",
+    ("hidden",),
+)
 
 datasets: Registry[DatasetRecipe] = _registry(
     "dataset",
@@ -156,7 +168,10 @@ loggers: Registry[MetricLogger] = _registry(
 
 REGISTRIES: dict[str, Registry[Any]] = {
     r.kind: r
-    for r in (models, schedules, noises, timesteps, conditionings, backbones, samplers, scorers, losses, datasets, loggers)
+    for r in (
+        models, schedules, noises, timesteps, conditionings, backbones, samplers, scorers, losses, guidances, datasets,
+        loggers,
+    )
 }
 
 

@@ -25,6 +25,7 @@ COMPONENT_SLOTS: dict[str, str] = {
     "model.backbone": "backbone",
     "model.sampler": "sampler",
     "model.scorer": "scorer",
+    "model.guidance": "guidance",
 }
 
 

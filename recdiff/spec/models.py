@@ -197,6 +197,12 @@ class ModelSpec(StrictModel):
         "(the same exact loss a block of items at a time, for catalogues whose logits do not fit in memory) or "
         "`sampled` (sampled softmax with log-q correction, an estimate, for catalogues where exact is too slow).",
     )
+    guidance: ComponentSpec = _slot(
+        "none",
+        "Guidance (kind `guidance`): `none` (both papers) or `cfg`, classifier-free guidance (train with a share "
+        "`drop` of histories replaced by a learned null item, sample with weight `weight`, which an evaluation may "
+        "change); `diffusion` architecture only.",
+    )
 
 
 class TrainSpec(StrictModel):

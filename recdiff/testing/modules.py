@@ -54,12 +54,17 @@ def _keys() -> torch.Tensor:
     return torch.arange(len(LENGTHS)) * 7 + 3
 
 
-def _check_call(what: str, run: Run, hidden: int, sees_padding: bool) -> None:
-    """Shapes, dtypes, determinism, row independence and (unless `sees_padding`) left-padding invariance."""
+def _check_call(what: str, run: Run, hidden: int, sees_padding: bool, may_append: bool = False) -> None:
+    """Shapes, dtypes, determinism, row independence and (unless `sees_padding`) left-padding invariance.
+
+    With ``may_append`` the call may return positions after the newest (a conditioning block's
+    `forward`); they count as real positions.
+    """
     h, mask = _batch(hidden)
     every = torch.arange(len(LENGTHS))
     out = run(every, h, mask, NoiseStream(_keys()))
-    expected = h.shape if out.dim() == 3 else (h.shape[0], hidden)
+    appended = out.shape[1] - h.shape[1] if out.dim() == 3 and may_append and out.shape[1] > h.shape[1] else 0
+    expected = (h.shape[0], h.shape[1] + appended, hidden) if out.dim() == 3 else (h.shape[0], hidden)
     assert tuple(out.shape) == tuple(expected), f"{what} returned shape {tuple(out.shape)}, expected {tuple(expected)}"
     assert out.dtype == torch.float32, f"{what} returned {out.dtype} for float32 inputs"
     assert torch.isfinite(out).all(), f"{what} returned non-finite values"
@@ -82,7 +87,8 @@ def _check_call(what: str, run: Run, hidden: int, sees_padding: bool) -> None:
     if out.dim() == 2:
         same = _close(padded, out)
     else:
-        same = _close(padded[:, EXTRA:][mask], out[mask])
+        real = torch.cat([mask, torch.ones(len(mask), appended, dtype=torch.bool)], dim=1)
+        same = _close(padded[:, EXTRA:][real], out[real])
     assert same, (
         f"{what} changes real positions when the left padding grows or holds other values; mask the padding, "
         f"or declare `sees_padding = True` so the model feeds every history at its fixed width"
@@ -126,7 +132,7 @@ def check_conditioning(name: str, params: Mapping[str, Any] | None = None, *, hi
         return conditioned
 
     with torch.no_grad():
-        _check_call(f"conditioning '{name}' forward", once, hidden, block.sees_padding)
+        _check_call(f"conditioning '{name}' forward", once, hidden, block.sees_padding, may_append=True)
         for index in range(num_blocks):
 
             def before(

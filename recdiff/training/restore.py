@@ -26,8 +26,8 @@ from recdiff.training.rundir import RunDir
 from recdiff.training.vocab import Vocabulary
 
 INFERENCE_FIELDS = (
-    "model.sampler", "model.scorer", "model.exclude_history", "eval.", "train.precision", "train.device", "train.threads",
-    "train.log_every",
+    "model.sampler", "model.scorer", "model.exclude_history", "model.guidance.params.weight", "eval.", "train.precision",
+    "train.device", "train.threads", "train.log_every",
 )
 """Spec fields an evaluation or a `Predictor` may override: they change how a trained model is run, not the model."""
 
