@@ -3,6 +3,7 @@
     python benchmarks/table.py ROW [--label NAME] [ROW [--label NAME] ...] [--split test] [--val] [--mean]
         [--header NAME] [--columns best,epochs,minutes] [--in FOLDER]
     python benchmarks/table.py --settings SAMPLERS.json [--label NAME ...]
+    python benchmarks/table.py RUN [--label NAME] ... --inference x0,ddim4,ddpm [--split val] [--metrics ndcg@10]
     python benchmarks/table.py --compare COMPARE.json [--label A --label B]
     python benchmarks/table.py --groups analysis.json [--label NAME ...] [--metrics hr@10,ndcg@10]
     python benchmarks/table.py --docs docs/results.md [--write]
@@ -28,6 +29,10 @@ the epoch and minutes it first reached a level (``reach:LEVEL``) and its highest
 A `benchmarks/speed.py --json` result is a row too, with the columns ``train`` (examples/s),
 ``infer:SAMPLER`` (users/s) and ``rss`` (peak resident memory); ``original:NAME`` rows give the
 original code's throughput (``ORIGINAL``), and each speed row below one gives its ratio to it.
+
+``--inference TAG,TAG,...`` makes each run directory's row a grid of inference settings: for each
+TAG a column per metric and one of the evaluation's seconds, read from ``RUN/<split>-TAG.json``
+(``recdiff evaluate RUN --split SPLIT --json`` with that setting).
 
 ``--settings`` tabulates the inference settings ``benchmarks/samplers.py --json`` evaluated on one run;
 ``--compare`` tabulates the paired t-test of two groups of seeds that ``recdiff compare --json``
@@ -173,6 +178,7 @@ def table(argv: list[str], root: Path = Path(".")) -> list[str]:
     parser.add_argument("--compare", type=Path, help="Instead of rows: the paired t-test `recdiff compare --json` wrote.")
     parser.add_argument("--groups", type=Path, help="Instead of rows: the groups of `recdiff analyze`'s analysis.json.")
     parser.add_argument("--settings", type=Path, help="Instead of rows: the settings `benchmarks/samplers.py --json` evaluated.")
+    parser.add_argument("--inference", help="Comma-separated tags: columns read from each run's <split>-TAG.json.")
     args = parser.parse_intermixed_args(argv)  # so that each --label may follow its row
     root = root / args.folder
     metrics = [m for m in args.metrics.split(",") if m]
@@ -184,6 +190,8 @@ def table(argv: list[str], root: Path = Path(".")) -> list[str]:
         return settings_table(json.loads((root / args.settings).read_text()), args.label, args.header)
     if not args.rows:
         parser.error("give the rows, --compare, --groups or --settings")
+    if args.inference:
+        return inference_table(args.rows, args.label, args.header, args.inference.split(","), metrics, args.split, root)
     rows = args.rows + (["mean:" + ",".join(args.rows)] if args.mean else [])
     if args.label and len(args.label) not in (len(args.rows), len(rows)):
         raise SystemExit("give one --label per row, or none")
@@ -226,6 +234,20 @@ def groups_table(analysis: dict, metrics: list[str], labels: list[str], header: 
     rows = [[label, f"{g['count']:,}", *(f"{g[m]:.4f}" for m in metrics)]
             for g, label in zip(groups, labels or [g["group"] for g in groups])]
     return markdown([header, "users", *map(title, metrics)], rows)
+
+
+def inference_table(
+    runs: list[str], labels: list[str], header: str, tags: list[str], metrics: list[str], split: str, root: Path
+) -> list[str]:
+    """Each run's metrics under several inference settings: per setting a column per metric, then its seconds."""
+    if labels and len(labels) != len(runs):
+        raise SystemExit("give one --label per row, or none")
+    body = []
+    for run, label in zip(runs, labels or [default_label(run) for run in runs]):
+        found = {tag: json.loads((root / run / f"{split}-{tag}.json").read_text()) for tag in tags}
+        body.append([label, *(cell for t in tags for cell in [*(f"{found[t][m]:.4f}" for m in metrics),
+                                                               f"{found[t]['seconds']:.0f}"])])
+    return markdown([header, *(c for t in tags for c in [*(f"{t} {title(m)}" for m in metrics), f"{t} s"])], body)
 
 
 def settings_table(result: dict, labels: list[str], header: str) -> list[str]:
