@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -109,6 +109,28 @@ def build_model(
     return model
 
 
+def _shared(spec: ModelSpec, item_counts: torch.Tensor | None) -> dict[str, Any]:
+    """What every model family takes from the spec alike: the scorer, dropouts, positions, the loss and its settings."""
+    return {
+        "scorer": _create(registry.scorers, spec.scorer),
+        "dropout": spec.dropout,
+        "emb_dropout": spec.emb_dropout,
+        "positional": spec.positional,
+        "label_smoothing": spec.label_smoothing,
+        "mask_history_in_loss": spec.mask_history_in_loss,
+        "objective": _create(registry.losses, spec.loss, item_counts=item_counts),
+    }
+
+
+def _diffusion_parts(spec: ModelSpec, process: GaussianDiffusion) -> dict[str, Any]:
+    """The training noise, training steps and reverse sampler both diffusion families build from the spec."""
+    return {
+        "noise": _create(registry.noises, spec.noise),
+        "timesteps": _create(registry.timesteps, spec.timestep, steps=spec.steps),
+        "sampler": _create(registry.samplers, spec.sampler, process=process),
+    }
+
+
 @register("model", "diffusion")
 def build_diffusion(
     spec: ModelSpec, num_items: int, max_len: int, item_counts: torch.Tensor | None = None
@@ -117,25 +139,18 @@ def build_diffusion(
     m = spec
     process = GaussianDiffusion(_create(registry.schedules, m.schedule, steps=m.steps))
     backbone = _create(registry.backbones, m.backbone, hidden=m.hidden, dropout=m.dropout)
+    conditioning = _create(
+        registry.conditionings, m.conditioning, hidden=m.hidden, num_blocks=backbone.num_blocks, dropout=m.dropout
+    )
     return DiffusionRecommender(
         num_items=num_items,
         hidden=m.hidden,
         max_len=max_len,
         process=process,
         backbone=backbone,
-        conditioning=_create(
-            registry.conditionings, m.conditioning, hidden=m.hidden, num_blocks=backbone.num_blocks, dropout=m.dropout
-        ),
-        noise=_create(registry.noises, m.noise),
-        timesteps=_create(registry.timesteps, m.timestep, steps=m.steps),
-        sampler=_create(registry.samplers, m.sampler, process=process),
-        scorer=_create(registry.scorers, m.scorer),
-        dropout=m.dropout,
-        emb_dropout=m.emb_dropout,
-        positional=m.positional,
-        label_smoothing=m.label_smoothing,
-        mask_history_in_loss=m.mask_history_in_loss,
-        objective=_create(registry.losses, m.loss, item_counts=item_counts),
+        conditioning=conditioning,
+        **_diffusion_parts(m, process),
+        **_shared(m, item_counts),
     )
 
 
@@ -147,13 +162,7 @@ def build_sasrec(spec: ModelSpec, num_items: int, max_len: int, item_counts: tor
         hidden=spec.hidden,
         max_len=max_len,
         backbone=_create(registry.backbones, spec.backbone, hidden=spec.hidden, dropout=spec.dropout),
-        scorer=_create(registry.scorers, spec.scorer),
-        dropout=spec.dropout,
-        emb_dropout=spec.emb_dropout,
-        positional=spec.positional,
-        label_smoothing=spec.label_smoothing,
-        mask_history_in_loss=spec.mask_history_in_loss,
-        objective=_create(registry.losses, spec.loss, item_counts=item_counts),
+        **_shared(spec, item_counts),
     )
 
 
@@ -171,14 +180,6 @@ def build_late_fusion(
         process=process,
         backbone=_create(registry.backbones, m.backbone, hidden=m.hidden, dropout=m.dropout),
         denoiser=_create(registry.denoisers, m.denoiser, hidden=m.hidden, steps=m.steps, dropout=m.dropout),
-        noise=_create(registry.noises, m.noise),
-        timesteps=_create(registry.timesteps, m.timestep, steps=m.steps),
-        sampler=_create(registry.samplers, m.sampler, process=process),
-        scorer=_create(registry.scorers, m.scorer),
-        dropout=m.dropout,
-        emb_dropout=m.emb_dropout,
-        positional=m.positional,
-        label_smoothing=m.label_smoothing,
-        mask_history_in_loss=m.mask_history_in_loss,
-        objective=_create(registry.losses, m.loss, item_counts=item_counts),
+        **_diffusion_parts(m, process),
+        **_shared(m, item_counts),
     )
