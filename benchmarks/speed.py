@@ -6,13 +6,19 @@ Run from the repository root (the real data sits beside the checkout in ../share
     python benchmarks/speed.py --preset diffurecsys --dtype bf16 --json
     python benchmarks/speed.py --spec my.yaml --data ../shared/data/ml-1m/ml-1m.inter \
         --set data.max_len=100 --set train.batch_size=1024 --samplers ddpm,ddim:steps=4,x0
+    python benchmarks/speed.py --preset diffurec,late-fusion --json    # side by side, one process
 
 The defaults are the settings of the original code's figures in docs/benchmarks.md: Amazon
 Beauty, max_len 50, batch 512, hidden 128, 4 Transformer blocks, T = 32, fp32.
 
 * Training: examples/s over ``--batches`` batches of a seeded, length-bucketed epoch, evenly
   spaced in length (the longest included), after ``--warmup`` untimed batches (forward,
-  backward and Adam step, as the trainer runs them).
+  backward and Adam step, as the trainer runs them). An example is a loss term: a prefix for
+  a model trained on every prefix, a real position for one that supervises every position
+  (SASRec, late fusion), whose epoch is each user's longest sequence; the epoch estimate
+  scales the timed batches to the epoch the trainer would run.
+* Several presets (``--preset a,b``) are timed one after the other in one process, on the
+  same data, with the same settings; ``--json`` then prints ``{"runs": [...], "train_ratio": ...}``.
 * Inference: users/s of full-ranking evaluation (reverse chain, scoring against every item,
   ranking) of every test user (or the first ``--users``), per sampler. A sampler is a
   registry name with optional parameters, ``name:key=value:key=value`` (e.g.
@@ -44,7 +50,7 @@ from recdiff.registry import create
 from recdiff.runtime import autocast
 from recdiff.spec import load_spec
 from recdiff.spec.models import RunSpec
-from recdiff.training.trainer import make_optimizer
+from recdiff.training.trainer import make_optimizer, training_examples
 
 BEAUTY = Path(__file__).resolve().parents[2] / "shared" / "data" / "beauty" / "beauty.inter"
 DEFAULTS: dict[str, Any] = {
@@ -59,7 +65,9 @@ DEFAULTS: dict[str, Any] = {
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--spec", type=Path, help="YAML spec (default: the preset with the settings above).")
-    parser.add_argument("--preset", default="diffurec", help="Preset when no --spec is given (default diffurec).")
+    parser.add_argument(
+        "--preset", default="diffurec", help="Preset when no --spec is given, or several comma-separated (default diffurec)."
+    )
     parser.add_argument("--data", type=Path, default=BEAUTY, help="Interaction file (default: Beauty).")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="Spec override.")
     parser.add_argument("--batches", type=int, default=30, help="Timed training batches (default 30).")
@@ -73,9 +81,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def build_spec(args: argparse.Namespace) -> RunSpec:
-    """The spec to time: --spec or the default settings, then the command-line choices on top."""
-    source: Any = args.spec if args.spec is not None else {**DEFAULTS, "preset": args.preset}
+def build_spec(args: argparse.Namespace, preset: str | None = None) -> RunSpec:
+    """The spec to time: --spec or the default settings with `preset`, then the command-line choices on top."""
+    source: Any = args.spec if args.spec is not None else {**DEFAULTS, "preset": preset or args.preset}
     overrides = [
         f"data.path={args.data}", f"train.precision={args.dtype}", f"train.compile={str(args.compile).lower()}",
         f"train.device={args.device}", *args.set,
@@ -95,7 +103,7 @@ def parse_sampler(text: str) -> tuple[str, dict[str, Any]]:
 
 def time_training(spec: RunSpec, prepared: Any, batches: int, warmup: int) -> dict[str, float]:
     """Examples/s of forward + backward + optimizer step on seeded, bucketed batches."""
-    model, data, split, device = prepared.model, prepared.data, prepared.splits.train, prepared.device
+    model, data, split, device = prepared.model, prepared.data, training_examples(prepared), prepared.device
     optimizer = make_optimizer(model, spec.train)
     epoch = batch_indices(
         split, spec.train.batch_size, shuffle=True, bucket=spec.train.bucket,
@@ -103,7 +111,7 @@ def time_training(spec: RunSpec, prepared: Any, batches: int, warmup: int) -> di
     )
     order = [epoch[i] for i in range(warmup)] + representative(epoch, split, batches)
     model.train()
-    examples, seconds = 0, 0.0
+    examples, rows, seconds = 0, 0, 0.0
     for step, index in enumerate(order):
         batch = make_batch(data, split, index).to(device, non_blocking=True)
         _sync(device)
@@ -116,9 +124,13 @@ def time_training(spec: RunSpec, prepared: Any, batches: int, warmup: int) -> di
         _sync(device)
         if step >= warmup:
             seconds += time.perf_counter() - start
-            examples += len(batch)
+            examples += model.loss_terms(batch.history)
+            rows += len(batch)
+    epoch_terms = (int(np.minimum(split.history_lengths(), spec.data.max_len).sum())
+                   if model.supervises_every_position else len(split))
     return {"train_examples_per_s": examples / seconds, "train_examples": examples, "train_seconds": seconds,
-            "epoch_examples": len(split), "epoch_seconds_estimate": len(split) * seconds / examples}
+            "epoch_examples": epoch_terms, "epoch_rows": len(split),
+            "epoch_seconds_estimate": len(split) * seconds / rows}
 
 
 def representative(epoch: list[np.ndarray], split: Any, count: int) -> list[np.ndarray]:
@@ -166,8 +178,8 @@ def peak_rss_mib() -> float:
     return peak / (2**20 if sys.platform == "darwin" else 2**10)
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    spec = build_spec(args)
+def run(args: argparse.Namespace, preset: str | None = None) -> dict[str, Any]:
+    spec = build_spec(args, preset)
     prepared = prepare(spec)
     if prepared.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(prepared.device)
@@ -185,7 +197,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "compile": spec.train.compile,
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
-        "spec": {"preset": spec.preset, "data": str(spec.data.path), "max_len": spec.data.max_len,
+        "spec": {"preset": spec.preset, "architecture": spec.model.architecture.name,
+                 "data": str(spec.data.path), "max_len": spec.data.max_len,
                  "batch_size": spec.train.batch_size, "hidden": spec.model.hidden, "steps": spec.model.steps,
                  "conditioning": spec.model.conditioning.name, "backbone": spec.model.backbone.name},
         "train": train,
@@ -223,13 +236,35 @@ def print_table(result: dict[str, Any]) -> None:
     Console().print(table)
 
 
+def side_by_side(args: argparse.Namespace, presets: list[str]) -> dict[str, Any]:
+    """Each preset timed in turn in this process, and each one's speed-up over the first's."""
+    runs = [run(args, preset) for preset in presets]
+    first = runs[0]
+
+    def ratios(key: str) -> dict[str, float]:
+        return {r["spec"]["preset"]: r[key] / first[key] for r in runs}
+
+    return {
+        "runs": runs,
+        "train_ratio": ratios("train_examples_per_s"),
+        "epoch_time_ratio": {r["spec"]["preset"]: r["train"]["epoch_seconds_estimate"]
+                             / first["train"]["epoch_seconds_estimate"] for r in runs},
+        "infer_ratio": {r["spec"]["preset"]: {name: speed / first["infer_users_per_s"][name]
+                                              for name, speed in r["infer_users_per_s"].items()} for r in runs},
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    result = run(args)
+    presets = args.preset.split(",")
+    if len(presets) > 1 and args.spec is not None:
+        raise SystemExit("error: --spec times one spec; give several presets without --spec to compare them")
+    result = run(args) if len(presets) == 1 else side_by_side(args, presets)
     if args.json:
         print(json.dumps(result))
     else:
-        print_table(result)
+        for one in result.get("runs", [result]):
+            print_table(one)
 
 
 if __name__ == "__main__":

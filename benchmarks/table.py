@@ -27,8 +27,11 @@ validation curve of ``--curve`` (``benchmarks/curves.py``): its value at epoch N
 the epoch and minutes it first reached a level (``reach:LEVEL``) and its highest value (``peak``).
 
 A `benchmarks/speed.py --json` result is a row too, with the columns ``train`` (examples/s),
-``infer:SAMPLER`` (users/s) and ``rss`` (peak resident memory); ``original:NAME`` rows give the
-original code's throughput (``ORIGINAL``), and each speed row below one gives its ratio to it.
+``infer:SAMPLER`` (users/s), ``rss`` (peak resident memory) and ``epoch_time`` (the projected
+training epoch); ``original:NAME`` rows give the original code's throughput (``ORIGINAL``), and
+each speed row below one gives its ratio to it. A side-by-side result (``speed.py --preset a,b``)
+gives one row per preset as ``FILE.json#PRESET``; its first preset's row is the one the rows
+below it are compared to.
 
 ``--inference TAG,TAG,...`` makes each run directory's row a grid of inference settings: for each
 TAG a column per metric and one of the evaluation's seconds, read from ``RUN/<split>-TAG.json``
@@ -128,12 +131,22 @@ def speed_figures(source: str, root: Path) -> dict[str, float] | None:
     """The throughput of an ``original:NAME`` row or of a `benchmarks/speed.py --json` result, by column; None for other rows."""
     if source.startswith("original:"):
         return ORIGINAL[source.partition(":")[2]]
-    path = root / source
+    file, _, preset = source.partition("#")
+    path = root / file
     result = json.loads(path.read_text()) if path.suffix == ".json" and path.is_file() else {}
+    if preset:
+        result = next(run for run in result["runs"] if run["spec"]["preset"] == preset)
     if "train_examples_per_s" not in result:
         return None
     infer = {f"infer:{sampler}": value for sampler, value in result["infer_users_per_s"].items()}
-    return {"train": result["train_examples_per_s"], "rss": result["peak_rss_mib"], **infer}
+    return {"train": result["train_examples_per_s"], "rss": result["peak_rss_mib"],
+            "epoch_time": result["train"]["epoch_seconds_estimate"], **infer}
+
+
+def is_side_by_side_baseline(source: str, root: Path) -> bool:
+    """Whether ``FILE.json#PRESET`` names the first preset of a side-by-side speed result."""
+    file, _, preset = source.partition("#")
+    return bool(preset) and json.loads((root / file).read_text())["runs"][0]["spec"]["preset"] == preset
 
 
 def curve_cells(run: Path, columns: list[str], metric: str) -> dict[str, str]:
@@ -151,7 +164,8 @@ def curve_cells(run: Path, columns: list[str], metric: str) -> dict[str, str]:
 def heading(column: str, metric: str) -> str:
     kind, _, value = column.partition(":")
     named = {"epoch": f"epoch {value}", "reach": f"val {title(metric)} first at {value}", "peak": f"highest val {title(metric)}",
-             "train": "training, examples/s", "infer": f"inference, users/s, `{value}`", "rss": "peak resident memory"}
+             "train": "training, examples/s", "infer": f"inference, users/s, `{value}`", "rss": "peak resident memory",
+             "epoch_time": "training epoch, projected"}
     return named.get(kind) or COLUMNS.get(column) or title(column)
 
 
@@ -207,10 +221,13 @@ def table(argv: list[str], root: Path = Path(".")) -> list[str]:
             found = cells(row, args.split, root)
         else:
             found = {c: f"{v:,.0f}" + (" MiB" if c == "rss" else "") for c, v in figures.items()}
-            if row.startswith("original:"):
+            if "epoch_time" in figures:
+                found["epoch_time"] = f"{figures['epoch_time'] / 60:,.1f} min"
+            if row.startswith("original:") or is_side_by_side_baseline(row, root):
                 against = figures
             else:
-                found |= {c: f"{found[c]} ({figures[c] / against[c]:.0f}×)" for c in against if c in figures}
+                found |= {c: f"{found[c]} ({figures[c] / against[c]:.0f}×)" for c in against
+                          if c in figures and c not in ("rss", "epoch_time")}
         if on_curve and (root / row).is_dir():
             found |= curve_cells(root / row, on_curve, args.curve)
         body.append([label, *(found.get(c, "") for c in columns)])

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from recdiff.evaluation.evaluate import evaluate_model as evaluate
     from recdiff.models.build import build_model
     from recdiff.models.diffusion import DiffusionRecommender
+    from recdiff.models.late_fusion import LateFusionRecommender
     from recdiff.models.sasrec import SASRec
     from recdiff.registry import available, create, register
     from recdiff.serving.predictor import Predictor, Recommendation, recommend
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 
 _EXPORTS: dict[str, tuple[str, str]] = {
     "DiffusionRecommender": ("recdiff.models.diffusion", "DiffusionRecommender"),
+    "LateFusionRecommender": ("recdiff.models.late_fusion", "LateFusionRecommender"),
     "Predictor": ("recdiff.serving.predictor", "Predictor"),
     "RecdiffError": ("recdiff.errors", "RecdiffError"),
     "Recommendation": ("recdiff.serving.predictor", "Recommendation"),
@@ -52,6 +54,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
 
 __all__ = [
     "DiffusionRecommender",
+    "LateFusionRecommender",
     "Predictor",
     "RecdiffError",
     "Recommendation",

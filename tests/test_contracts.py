@@ -23,6 +23,7 @@ from recdiff.registry import REGISTRIES, Params, registry
 from recdiff.testing import (
     check_backbone,
     check_conditioning,
+    check_denoiser,
     check_logger,
     check_loss,
     check_params_match_factory,
@@ -43,6 +44,7 @@ VARIANTS: dict[str, list[tuple[str, dict[str, Any]]]] = {
     "sampler": [("ddpm", {"variance": "fixed_small"}), ("ddim", {"steps": 8, "eta": 1.0})],
     "scorer": [],
     "loss": [("chunked", {"chunk": 5}), ("sampled", {"proposal": "popularity", "samples": 20})],
+    "denoiser": [("mlp", {"blocks": 1, "expansion": 2})],
 }
 """Parameter settings that take another code path than the defaults, checked beside every entry's defaults."""
 
@@ -76,6 +78,11 @@ def test_scorer_contract(name: str, params: dict[str, Any]) -> None:
 @pytest.mark.parametrize(("name", "params"), cases("loss"))
 def test_loss_contract(name: str, params: dict[str, Any]) -> None:
     check_loss(name, params)
+
+
+@pytest.mark.parametrize(("name", "params"), cases("denoiser"))
+def test_denoiser_contract(name: str, params: dict[str, Any]) -> None:
+    check_denoiser(name, params)
 
 
 @pytest.mark.parametrize("name", recdiff.available("logger"))

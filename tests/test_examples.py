@@ -37,8 +37,8 @@ PAPER = sorted((REPO / "examples" / "paper").glob("*.yaml"))
 
 def test_paper_specs_cover_every_dataset_and_model() -> None:
     names = {path.stem for path in PAPER}
-    assert names == {f"{d}-{m}" for d in ("beauty", "toys", "ml-1m")
-                     for m in ("diffurec", "diffurecsys-v1", "diffurecsys", "sasrec")}
+    papers = {f"{d}-{m}" for d in ("beauty", "toys", "ml-1m") for m in ("diffurec", "diffurecsys-v1", "diffurecsys", "sasrec")}
+    assert names == papers | {"beauty-late-fusion", "ml-1m-late-fusion"}
 
 
 @pytest.mark.parametrize("path", PAPER, ids=[p.stem for p in PAPER])
@@ -49,6 +49,9 @@ def test_paper_specs_follow_the_protocol(path: Path) -> None:
     assert (spec.train.epochs, spec.train.batch_size, spec.train.lr, spec.train.lr_step) == (41, 1024, 1e-3, 30)
     if model == "sasrec":
         assert spec.model.architecture.name == "sasrec" and spec.model.backbone.params["causal"] is True
+    elif model == "late-fusion":
+        assert spec.model.architecture.name == "late_fusion" and spec.model.backbone.params["causal"] is True
+        assert (spec.model.steps, spec.model.schedule.name, spec.model.noise.name) == (32, "trunc_lin", "gaussian")
     else:
         assert spec.model.architecture.name == "diffusion" and spec.model.steps == 32
         assert spec.model.conditioning.name == ("additive" if model == "diffurec" else "cross_attention")

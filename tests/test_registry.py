@@ -15,12 +15,13 @@ from recdiff.registry import REGISTRIES, registry
 from recdiff.registry.core import Entry, Registry
 
 BUILTINS = {
-    "model": ["diffusion", "sasrec"],
+    "model": ["diffusion", "late_fusion", "sasrec"],
     "schedule": ["linear", "trunc_lin", "cosine", "sqrt", "trunc_cos", "pw_lin"],
     "noise": ["gaussian", "offset"],
     "timestep": ["uniform"],
     "conditioning": ["additive", "cross_attention", "token"],
     "backbone": ["transformer", "gru"],
+    "denoiser": ["mlp", "film"],
     "sampler": ["ddpm", "ddim", "x0"],
     "scorer": ["dot", "neg_l2", "cosine"],
     "loss": ["full", "chunked", "sampled"],
@@ -112,6 +113,7 @@ def test_a_factory_returning_the_wrong_type_is_refused_naming_it_and_its_origin(
         ("timestep", "recdiff.diffusion.timesteps.TimestepSampler"),
         ("conditioning", "recdiff.nn.conditioning.ConditioningBlock"),
         ("backbone", "recdiff.nn.backbones.Backbone"),
+        ("denoiser", "recdiff.nn.denoisers.Denoiser"),
         ("sampler", "recdiff.diffusion.samplers.ReverseSampler"),
         ("scorer", "recdiff.nn.scorers.Scorer"),
         ("loss", "recdiff.nn.losses.Loss"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -12,9 +12,11 @@ from recdiff.diffusion.process import GaussianDiffusion
 from recdiff.errors import RecdiffError, SpecError
 from recdiff.models.base import Recommender
 from recdiff.models.diffusion import DiffusionRecommender
+from recdiff.models.late_fusion import LateFusionRecommender
 from recdiff.models.sasrec import SASRec
 from recdiff.nn.backbones import Backbone, TransformerBlock
 from recdiff.nn.conditioning import ConditioningBlock, LinearCrossAttention
+from recdiff.nn.denoisers import Denoiser
 from recdiff.nn.layers import MultiHeadAttention
 from recdiff.registry import Registry, register
 from recdiff.spec.models import ComponentSpec, ModelSpec, RunSpec
@@ -43,7 +45,7 @@ def initialise(module: nn.Module, spec: ModelSpec) -> None:
     biases, zero padding row. `reference`: the original DiffuRec code's, see `reference_init`.
     `embedding_std` overrides the embeddings alone: the scale of the item table decides how
     fast the model learns (N(0, 1), the original code's, is far slower than N(0, 0.02)).
-    Conditioning blocks and backbones then get their `init_parameters()` call, so a component
+    Conditioning blocks, backbones and denoisers then get their `init_parameters()` call, so a component
     that needs its own initialisation keeps it.
     """
     if spec.init == "reference":
@@ -62,7 +64,7 @@ def initialise(module: nn.Module, spec: ModelSpec) -> None:
             with torch.no_grad():
                 sub.weight[sub.padding_idx].zero_()
     for sub in module.modules():
-        if isinstance(sub, (ConditioningBlock, Backbone)):
+        if isinstance(sub, (ConditioningBlock, Backbone, Denoiser)):
             sub.init_parameters()
 
 
@@ -107,6 +109,28 @@ def build_model(
     return model
 
 
+def _shared(spec: ModelSpec, item_counts: torch.Tensor | None) -> dict[str, Any]:
+    """What every model family takes from the spec alike: the scorer, dropouts, positions, the loss and its settings."""
+    return {
+        "scorer": _create(registry.scorers, spec.scorer),
+        "dropout": spec.dropout,
+        "emb_dropout": spec.emb_dropout,
+        "positional": spec.positional,
+        "label_smoothing": spec.label_smoothing,
+        "mask_history_in_loss": spec.mask_history_in_loss,
+        "objective": _create(registry.losses, spec.loss, item_counts=item_counts),
+    }
+
+
+def _diffusion_parts(spec: ModelSpec, process: GaussianDiffusion) -> dict[str, Any]:
+    """The training noise, training steps and reverse sampler both diffusion families build from the spec."""
+    return {
+        "noise": _create(registry.noises, spec.noise),
+        "timesteps": _create(registry.timesteps, spec.timestep, steps=spec.steps),
+        "sampler": _create(registry.samplers, spec.sampler, process=process),
+    }
+
+
 @register("model", "diffusion")
 def build_diffusion(
     spec: ModelSpec, num_items: int, max_len: int, item_counts: torch.Tensor | None = None
@@ -115,25 +139,18 @@ def build_diffusion(
     m = spec
     process = GaussianDiffusion(_create(registry.schedules, m.schedule, steps=m.steps))
     backbone = _create(registry.backbones, m.backbone, hidden=m.hidden, dropout=m.dropout)
+    conditioning = _create(
+        registry.conditionings, m.conditioning, hidden=m.hidden, num_blocks=backbone.num_blocks, dropout=m.dropout
+    )
     return DiffusionRecommender(
         num_items=num_items,
         hidden=m.hidden,
         max_len=max_len,
         process=process,
         backbone=backbone,
-        conditioning=_create(
-            registry.conditionings, m.conditioning, hidden=m.hidden, num_blocks=backbone.num_blocks, dropout=m.dropout
-        ),
-        noise=_create(registry.noises, m.noise),
-        timesteps=_create(registry.timesteps, m.timestep, steps=m.steps),
-        sampler=_create(registry.samplers, m.sampler, process=process),
-        scorer=_create(registry.scorers, m.scorer),
-        dropout=m.dropout,
-        emb_dropout=m.emb_dropout,
-        positional=m.positional,
-        label_smoothing=m.label_smoothing,
-        mask_history_in_loss=m.mask_history_in_loss,
-        objective=_create(registry.losses, m.loss, item_counts=item_counts),
+        conditioning=conditioning,
+        **_diffusion_parts(m, process),
+        **_shared(m, item_counts),
         target_signal=m.target_signal,
         guidance=_create(registry.guidances, m.guidance, hidden=m.hidden),
     )
@@ -147,11 +164,24 @@ def build_sasrec(spec: ModelSpec, num_items: int, max_len: int, item_counts: tor
         hidden=spec.hidden,
         max_len=max_len,
         backbone=_create(registry.backbones, spec.backbone, hidden=spec.hidden, dropout=spec.dropout),
-        scorer=_create(registry.scorers, spec.scorer),
-        dropout=spec.dropout,
-        emb_dropout=spec.emb_dropout,
-        positional=spec.positional,
-        label_smoothing=spec.label_smoothing,
-        mask_history_in_loss=spec.mask_history_in_loss,
-        objective=_create(registry.losses, spec.loss, item_counts=item_counts),
+        **_shared(spec, item_counts),
+    )
+
+
+@register("model", "late_fusion")
+def build_late_fusion(
+    spec: ModelSpec, num_items: int, max_len: int, item_counts: torch.Tensor | None = None
+) -> LateFusionRecommender:
+    """Late fusion: a causal backbone encodes each history once, the `denoiser` head diffuses every prefix's next item."""
+    m = spec
+    process = GaussianDiffusion(_create(registry.schedules, m.schedule, steps=m.steps))
+    return LateFusionRecommender(
+        num_items=num_items,
+        hidden=m.hidden,
+        max_len=max_len,
+        process=process,
+        backbone=_create(registry.backbones, m.backbone, hidden=m.hidden, dropout=m.dropout),
+        denoiser=_create(registry.denoisers, m.denoiser, hidden=m.hidden, steps=m.steps, dropout=m.dropout),
+        **_diffusion_parts(m, process),
+        **_shared(m, item_counts),
     )

@@ -20,6 +20,29 @@ from recdiff.nn.randomness import NoiseStream
 from recdiff.nn.scorers import Scorer
 
 
+def next_items(
+    history: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, with_seen: bool
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The label of every real position and, when asked, the items each has seen: what every-position training needs.
+
+    Args:
+        history: Left-padded ids [B, L].
+        target: The item after each history's last one [B].
+        mask: True on real positions [B, L].
+        with_seen: Also return the seen items, for ``mask_history_in_loss``.
+
+    Returns:
+        Item rows [P] (position i's label is item i + 1, the last one's the target) of the P real
+        positions in row-major order, and their seen item rows [P, L] (negative = none) or None.
+    """
+    labels = torch.cat([history[:, 1:], target[:, None]], dim=1)[mask] - 1
+    if not with_seen:
+        return labels, None
+    # position i has seen the items at positions <= i of its own sequence
+    earlier = torch.ones(history.shape[1], history.shape[1], dtype=torch.bool, device=history.device).tril()
+    return labels, torch.where(earlier[None], history[:, None, :], 0)[mask] - 1
+
+
 class SASRec(ItemEmbeddings, Recommender):
     """Next-item classifier over left-padded histories; `represent` is the newest position's output.
 
@@ -73,12 +96,7 @@ class SASRec(ItemEmbeddings, Recommender):
         """
         h, mask = self.encode(history)
         out = self.out_norm(self.out_dropout(self.backbone(h, mask, lambda index, hidden: hidden)))
-        labels = torch.cat([history[:, 1:], target[:, None]], dim=1)[mask] - 1
-        seen = None
-        if self.mask_history_in_loss:
-            # position i has seen the items at positions <= i of its own sequence
-            earlier = torch.ones(history.shape[1], history.shape[1], dtype=torch.bool, device=history.device).tril()
-            seen = torch.where(earlier[None], history[:, None, :], 0)[mask] - 1
+        labels, seen = next_items(history, target, mask, self.mask_history_in_loss)
         return self.objective(out[mask], self.item_table, labels, self.scorer, seen, self.label_smoothing)
 
     def loss_terms(self, history: torch.Tensor) -> int:

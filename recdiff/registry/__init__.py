@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from recdiff.models.base import Recommender
     from recdiff.nn.backbones import Backbone
     from recdiff.nn.conditioning import ConditioningBlock
+    from recdiff.nn.denoisers import Denoiser
     from recdiff.nn.guidance import Guidance
     from recdiff.nn.losses import Loss
     from recdiff.nn.scorers import Scorer
@@ -111,6 +112,16 @@ backbones: Registry[Backbone] = _registry(
     "input, calling `h = condition(i, h)` before block i; padding must not change real positions.",
     ("hidden", "dropout"),
 )
+denoisers: Registry[Denoiser] = _registry(
+    "denoiser",
+    "recdiff.nn.denoisers:Denoiser",
+    "`factory(hidden: int, steps: int, dropout: float, **params) -> Denoiser` (an nn.Module); "
+    "`head(x_t [R, H], t [R] int64, state [R, H]) -> x0_hat [R, H]`, each row on its own (a row is one prefix in "
+    "training, one user at inference; a reverse sampler passes t as one step expanded over the rows). The "
+    "`late_fusion` model's head: `state` is a causal backbone's output at the prefix's newest position, and the "
+    "reverse sampler calls the head alone, once per step.",
+    ("hidden", "steps", "dropout"),
+)
 samplers: Registry[ReverseSampler] = _registry(
     "sampler",
     "recdiff.diffusion.samplers:ReverseSampler",
@@ -169,8 +180,8 @@ loggers: Registry[MetricLogger] = _registry(
 REGISTRIES: dict[str, Registry[Any]] = {
     r.kind: r
     for r in (
-        models, schedules, noises, timesteps, conditionings, backbones, samplers, scorers, losses, guidances, datasets,
-        loggers,
+        models, schedules, noises, timesteps, conditionings, backbones, denoisers, samplers, scorers, losses, guidances,
+        datasets, loggers,
     )
 }
 

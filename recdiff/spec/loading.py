@@ -23,6 +23,7 @@ COMPONENT_SLOTS: dict[str, str] = {
     "model.timestep": "timestep",
     "model.conditioning": "conditioning",
     "model.backbone": "backbone",
+    "model.denoiser": "denoiser",
     "model.sampler": "sampler",
     "model.scorer": "scorer",
     "model.guidance": "guidance",

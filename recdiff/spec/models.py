@@ -179,9 +179,11 @@ class ModelSpec(StrictModel):
     )
     architecture: ComponentSpec = _slot(
         "diffusion",
-        "Model family (kind `model`): `diffusion` (DiffuRec / DiffuRecSys, built from the slots below) or "
-        "`sasrec` (the backbone as a next-item classifier; it uses only hidden, dropouts, positional, init, "
-        "label_smoothing, the history settings and backbone).",
+        "Model family (kind `model`): `diffusion` (DiffuRec / DiffuRecSys, built from the slots below), "
+        "`late_fusion` (a causal backbone reads each history once and the `denoiser` head runs the diffusion for "
+        "every prefix; it uses every slot but `conditioning`) or `sasrec` (the backbone as a next-item classifier; "
+        "it uses only hidden, dropouts, positional, init, label_smoothing, the history settings, backbone, scorer "
+        "and loss). A family ignores the slots it does not use.",
     )
     steps: int = Field(32, ge=1, le=10000, description="Number of diffusion steps T.")
     schedule: ComponentSpec = _slot("trunc_lin", "Beta schedule (kind `schedule`).")
@@ -189,6 +191,11 @@ class ModelSpec(StrictModel):
     timestep: ComponentSpec = _slot("uniform", "Training step sampler (kind `timestep`).")
     conditioning: ComponentSpec = _slot("additive", "How the noised target meets the history (kind `conditioning`).")
     backbone: ComponentSpec = _slot("transformer", "Approximator network (kind `backbone`).")
+    denoiser: ComponentSpec = _slot(
+        "mlp",
+        "Head of the `late_fusion` architecture (kind `denoiser`): x0_hat from the noised target, its step and one "
+        "prefix's backbone state; the reverse sampler runs it alone. Other architectures ignore it.",
+    )
     sampler: ComponentSpec = _slot("ddpm", "Reverse process used at inference (kind `sampler`).")
     scorer: ComponentSpec = _slot("dot", "Rounding: final `x_0` to item scores (kind `scorer`).")
     loss: ComponentSpec = _slot(

@@ -65,6 +65,18 @@ PRESETS: dict[str, dict[str, Any]] = {
         train={"epochs": 41, "weight_decay": 1e-4, "lr_step": 30, "eval_every": 8, "eval_first": 9, "patience": 3},
         test_checkpoint="last",
     ),
+    "late-fusion": {
+        "model": {
+            "architecture": {"name": "late_fusion"},
+            "positional": True,
+            "steps": 32,
+            "schedule": {"name": "trunc_lin"},
+            "noise": {"name": "gaussian"},
+            "backbone": {"name": "transformer", "params": {"causal": True}},
+            "denoiser": {"name": "mlp"},
+            "sampler": {"name": "ddpm"},
+        }
+    },
     "sasrec": {
         "model": {
             "architecture": {"name": "sasrec"},

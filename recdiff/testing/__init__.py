@@ -6,6 +6,7 @@ them over `recdiff.available(kind)`, so a newly registered component is checked 
 a plugin's tests call them on its own entries.
 """
 
+from recdiff.testing.denoisers import check_denoiser
 from recdiff.testing.inference import check_sampler, check_scorer
 from recdiff.testing.loggers import check_logger
 from recdiff.testing.losses import check_loss
@@ -15,6 +16,7 @@ from recdiff.testing.params import check_params_match_factory, params_mismatches
 __all__ = [
     "check_backbone",
     "check_conditioning",
+    "check_denoiser",
     "check_logger",
     "check_loss",
     "check_params_match_factory",
