@@ -50,10 +50,16 @@ def copy_run(trained_run: tuple[Path, object], to: Path) -> Path:
 
 
 def recdiff_process(*args: str | Path, cwd: Path) -> subprocess.Popen[str]:
-    """`recdiff ARGS...` started in a fresh process (as a user's shell would), output captured."""
+    """`recdiff ARGS...` started in a fresh process (as a user's shell would), output captured.
+
+    The child gets SIGINT's default disposition: a shell starts background jobs with SIGINT
+    ignored, and a test run started that way would otherwise pass the ignoring on (Python then
+    installs no Ctrl-C handler), whatever recdiff does.
+    """
     command = [sys.executable, "-m", "recdiff", *map(str, args)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "400"}  # one thread: see conftest._one_torch_thread
-    return subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def strict_json(text: str) -> object:
