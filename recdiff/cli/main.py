@@ -63,8 +63,9 @@ def root(
     ),
 ) -> None:
     """Diffusion-based sequential recommendation."""
-    from recdiff.distributed import launched
+    from recdiff.distributed import launched, launched_rank
 
+    console.quiet = launched_rank() != 0  # under torchrun rank 0 alone reports
     if launched() and ctx.invoked_subcommand not in DATA_PARALLEL:
         error_console.print(
             f"[bold red]error:[/] `recdiff {ctx.invoked_subcommand}` was started by torchrun as one of several "
@@ -89,13 +90,11 @@ def train(
     device: str | None = DeviceOption,
 ) -> None:
     """Train the model a spec describes and report test metrics of its best checkpoint (or resume a run)."""
-    from recdiff.distributed import launched_rank
     from recdiff.errors import RunError
     from recdiff.training.trainer import resume as resume_training
     from recdiff.training.trainer import train as run_training
 
     import_code_files(code)
-    console.quiet = launched_rank() != 0  # under torchrun rank 0 alone reports
     if resume is not None:
         if spec_file is not None or overrides or out is not None or device is not None:
             raise RunError(
@@ -136,11 +135,9 @@ def evaluate(
     Given several runs trained on the same data (say, other seeds), users get the mean of the
     models' softmax distributions over all items: an ensemble. Under torchrun the processes
     share the batches and rank 0 prints the metrics."""
-    from recdiff.distributed import launched_rank
     from recdiff.training.restore import evaluate_run
 
     import_code_files(code)
-    console.quiet = launched_rank() != 0  # under torchrun rank 0 alone reports
     started = time.perf_counter()
     progress = None if console.quiet else error_console if as_json else console
     metrics = evaluate_run(run_dirs, split.value, checkpoint.value, with_device(overrides, device), progress)

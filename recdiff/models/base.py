@@ -7,6 +7,7 @@ from abc import ABC, abstractmethod
 import torch
 from torch import nn
 
+from recdiff.nn.losses import FullSoftmax, Loss
 from recdiff.nn.randomness import NoiseStream
 from recdiff.nn.scorers import Scorer
 
@@ -23,6 +24,15 @@ class Recommender(nn.Module, ABC):
 
     supervises_every_position: bool = False
     """True when the model is trained on each user's longest training sequence instead of every prefix."""
+
+    def set_objective(
+        self, num_items: int, objective: Loss | None, label_smoothing: float, mask_history_in_loss: bool
+    ) -> None:
+        """The catalogue size and the training loss with its settings, which every family keeps alike."""
+        self.num_items = num_items
+        self.objective = FullSoftmax(None) if objective is None else objective
+        self.label_smoothing = label_smoothing
+        self.mask_history_in_loss = mask_history_in_loss
 
     @property
     @abstractmethod

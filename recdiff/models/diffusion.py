@@ -16,7 +16,7 @@ from recdiff.nn.backbones import Backbone
 from recdiff.nn.conditioning import ConditioningBlock
 from recdiff.nn.guidance import Guidance
 from recdiff.nn.layers import Dropout, StepEmbedding
-from recdiff.nn.losses import FullSoftmax, Loss
+from recdiff.nn.losses import Loss
 from recdiff.nn.randomness import NoiseStream
 from recdiff.nn.scorers import DotScorer, Scorer
 
@@ -75,10 +75,7 @@ class DiffusionRecommender(ItemEmbeddings, Recommender):
         guidance: Guidance | None = None,
     ) -> None:
         super().__init__()
-        self.num_items = num_items
-        self.objective = FullSoftmax(None) if objective is None else objective
-        self.label_smoothing = label_smoothing
-        self.mask_history_in_loss = mask_history_in_loss
+        self.set_objective(num_items, objective, label_smoothing, mask_history_in_loss)
         self.target_signal = target_signal
         self.max_len = max_len
         # Components that read padding get every history at max_len and a padding row learned like

@@ -24,7 +24,7 @@ from recdiff.models.sasrec import next_items
 from recdiff.nn.backbones import Backbone
 from recdiff.nn.denoisers import Denoiser
 from recdiff.nn.layers import Dropout
-from recdiff.nn.losses import FullSoftmax, Loss
+from recdiff.nn.losses import Loss
 from recdiff.nn.randomness import NoiseStream
 from recdiff.nn.scorers import DotScorer, Scorer
 
@@ -87,10 +87,7 @@ class LateFusionRecommender(ItemEmbeddings, Recommender):
                 "the late_fusion model trains every position on the item after it, so its backbone must be causal "
                 "or each state would see its own target; set the backbone's causal: true (the late-fusion preset does)"
             )
-        self.num_items = num_items
-        self.objective = FullSoftmax(None) if objective is None else objective
-        self.label_smoothing = label_smoothing
-        self.mask_history_in_loss = mask_history_in_loss
+        self.set_objective(num_items, objective, label_smoothing, mask_history_in_loss)
         self.add_embeddings(num_items, hidden, max_len, positional, emb_dropout)
         self.backbone = backbone
         self.state_dropout = Dropout(dropout)

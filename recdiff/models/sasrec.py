@@ -15,7 +15,7 @@ from recdiff.models.base import Recommender
 from recdiff.models.embedding import ItemEmbeddings
 from recdiff.nn.backbones import Backbone
 from recdiff.nn.layers import Dropout
-from recdiff.nn.losses import FullSoftmax, Loss
+from recdiff.nn.losses import Loss
 from recdiff.nn.randomness import NoiseStream
 from recdiff.nn.scorers import Scorer
 
@@ -78,10 +78,7 @@ class SASRec(ItemEmbeddings, Recommender):
         objective: Loss | None = None,
     ) -> None:
         super().__init__()
-        self.num_items = num_items
-        self.objective = FullSoftmax(None) if objective is None else objective
-        self.label_smoothing = label_smoothing
-        self.mask_history_in_loss = mask_history_in_loss
+        self.set_objective(num_items, objective, label_smoothing, mask_history_in_loss)
         self.add_embeddings(num_items, hidden, max_len, positional, emb_dropout)
         self.backbone = backbone
         self.out_dropout = Dropout(dropout)
