@@ -301,6 +301,33 @@ def test_scorers_closed_forms() -> None:
         np.testing.assert_allclose(scores.numpy(), expected, rtol=1e-5, atol=1e-5, err_msg=name)
 
 
+def test_cosine_temperature_divides_the_scores() -> None:
+    torch.manual_seed(13)
+    x0, items = torch.randn(3, 5), torch.randn(7, 5)
+    plain = recdiff.create("scorer", "cosine")
+    sharp = recdiff.create("scorer", "cosine", temperature=0.1)
+    torch.testing.assert_close(sharp(x0, items), plain(x0, items) / 0.1)
+    torch.testing.assert_close(sharp.paired(x0, items[:3]), plain.paired(x0, items[:3]) / 0.1)
+
+
+@pytest.mark.parametrize("architecture", ["diffusion", "sasrec"])
+def test_loss_scorer_replaces_the_family_scorer_in_training_only(architecture: str) -> None:
+    extra = {"architecture": {"name": architecture}} if architecture == "sasrec" else {}
+    default, cosine = build(**extra), build(**extra, loss_scorer={"name": "cosine", "params": {"temperature": 0.05}})
+    assert type(default.training_scorer).__name__ == "DotScorer"
+    assert type(cosine.training_scorer).__name__ == "CosineScorer" and cosine.training_scorer.temperature == 0.05
+    assert type(cosine.scorer).__name__ == "DotScorer"  # ranking is unchanged
+    used = []
+    objective = cosine.objective
+
+    def recorded(x, items, labels, scorer, *rest):  # type: ignore[no-untyped-def]
+        used.append(scorer)
+        return objective(x, items, labels, scorer, *rest)
+
+    cosine.objective = recorded
+    assert torch.isfinite(cosine.loss(HISTORY, TARGET)) and used == [cosine.training_scorer]
+
+
 def test_neg_l2_ranks_the_nearest_item_first() -> None:
     items = torch.tensor([[0.0, 0.0], [10.0, 10.0], [1.0, 1.2]])
     x0 = torch.tensor([[1.0, 1.0]])  # dot product would prefer item 1, distance prefers item 2

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -14,7 +16,8 @@ from rich.console import Console
 
 import recdiff
 from recdiff import RecdiffError, load_spec
-from recdiff.data import Split
+from recdiff.data import SequenceData, Split, latest_per_user
+from recdiff.errors import SpecError
 from recdiff.evaluation.prepared import prepare
 from recdiff.training.rundir import read_metrics
 from recdiff.training.trainer import TrainResult, training_examples
@@ -363,6 +366,40 @@ def test_refit_trains_on_the_validation_targets_too(preset: str) -> None:
         assert after == before | validation
     else:  # one example per user, the longest: now the validation history with its target
         assert after == validation
+
+
+def test_latest_examples_per_user() -> None:
+    # users own items[0:5] and items[5:8]; examples end at various positions, in any order
+    data = SequenceData(items=np.arange(1, 9), offsets=np.array([0, 5, 8]), num_items=8,
+                        item_ids=np.arange(1, 9).astype(str).astype(object), user_ids=np.array(["a", "b"], dtype=object))
+    split = Split(start=np.array([0, 5, 0, 0, 5]), end=np.array([2, 7, 4, 3, 6]))
+    assert sorted(latest_per_user(data, split, 2).end.tolist()) == [3, 4, 6, 7]
+    assert sorted(latest_per_user(data, split, 1).end.tolist()) == [4, 7]
+    assert sorted(latest_per_user(data, split, 9).end.tolist()) == [2, 3, 4, 6, 7]  # a user with fewer keeps all
+    assert len(latest_per_user(data, split, 0)) == 0
+
+
+def test_recent_examples_are_seen_recent_weight_times_an_epoch() -> None:
+    plain = prepare(load_spec({"name": "plain"}, TINY))
+    recent = prepare(load_spec({"name": "recent"}, [*TINY, "train.recent=2", "train.recent_weight=3"]))
+    before, after = training_examples(plain), training_examples(recent)
+    counts = Counter(zip(after.start.tolist(), after.end.tolist()))
+    assert set(counts) == example_pairs(before)  # nothing new, only repeats
+    latest = example_pairs(latest_per_user(plain.data, before, 2))
+    assert latest and {pair for pair, n in counts.items() if n == 3} == latest
+    assert set(counts.values()) == {1, 3} and len(after) == len(before) + 2 * len(latest)
+
+
+def test_recent_is_refused_for_a_model_trained_on_every_position() -> None:
+    prepared = prepare(load_spec({"name": "sasrec", "preset": "sasrec"}, [*TINY, "train.recent=1"]))
+    with pytest.raises(SpecError, match="train.recent is 1.*every position"):
+        training_examples(prepared)
+
+
+def test_recent_on_a_model_trained_on_every_position_fails_cleanly_and_leaves_no_run(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path / "sasrec.yaml", "name: sasrec\npreset: sasrec\n")
+    output = assert_clean_failure(invoke("train", spec, "--out", tmp_path / "run", *set_args([*TINY, "train.recent=1"])))
+    assert "train.recent" in output and not (tmp_path / "run").exists()
 
 
 def test_refit_never_validates_and_tests_its_last_epoch(tmp_path: Path) -> None:

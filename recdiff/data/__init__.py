@@ -8,7 +8,16 @@ from recdiff.data.loading import LoadedData, load_data
 from recdiff.data.preprocess import PreprocessReport, preprocess
 from recdiff.data.readers import read_interactions
 from recdiff.data.sequences import SequenceData
-from recdiff.data.splits import Split, Splits, joined, leave_one_out, longest_per_user, make_splits, temporal
+from recdiff.data.splits import (
+    Split,
+    Splits,
+    joined,
+    latest_per_user,
+    leave_one_out,
+    longest_per_user,
+    make_splits,
+    temporal,
+)
 from recdiff.data.synthetic import generate_synthetic
 
 __all__ = [
@@ -22,6 +31,7 @@ __all__ = [
     "batch_indices",
     "generate_synthetic",
     "joined",
+    "latest_per_user",
     "leave_one_out",
     "longest_per_user",
     "load_data",

@@ -174,3 +174,15 @@ def longest_per_user(data: SequenceData, split: Split) -> Split:
     order = np.lexsort((split.end, users))
     last = order[np.r_[users[order][1:] != users[order][:-1], True]]
     return Split(start=split.start[last], end=split.end[last])
+
+
+def latest_per_user(data: SequenceData, split: Split, count: int) -> Split:
+    """Each user's ``count`` examples of ``split`` with the latest targets (all of them for a user with fewer)."""
+    if len(split) == 0 or count == 0:
+        return Split(start=split.start[:0], end=split.end[:0])
+    users = split.users(data)
+    order = np.lexsort((-split.end, users))
+    first = np.r_[True, users[order][1:] != users[order][:-1]]
+    rank = np.arange(len(order)) - np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))
+    keep = order[rank < count]
+    return Split(start=split.start[keep], end=split.end[keep])

@@ -22,17 +22,35 @@ class Recommender(nn.Module, ABC):
     scorer: Scorer
     """Scores representations [B, H] against the item table [N, H]."""
 
+    loss_scorer: Scorer | None = None
+    """Scorer of the training loss; None trains with `scorer` itself (see `training_scorer`)."""
+
     supervises_every_position: bool = False
     """True when the model is trained on each user's longest training sequence instead of every prefix."""
 
     def set_objective(
-        self, num_items: int, objective: Loss | None, label_smoothing: float, mask_history_in_loss: bool
+        self,
+        num_items: int,
+        objective: Loss | None,
+        label_smoothing: float,
+        mask_history_in_loss: bool,
+        loss_scorer: Scorer | None = None,
     ) -> None:
-        """The catalogue size and the training loss with its settings, which every family keeps alike."""
+        """The catalogue size and the training loss with its settings, which every family keeps alike.
+
+        ``loss_scorer`` replaces the family's own training scorer (the class's `loss_scorer`) when given.
+        """
         self.num_items = num_items
         self.objective = FullSoftmax(None) if objective is None else objective
         self.label_smoothing = label_smoothing
         self.mask_history_in_loss = mask_history_in_loss
+        if loss_scorer is not None:
+            self.loss_scorer = loss_scorer
+
+    @property
+    def training_scorer(self) -> Scorer:
+        """What the training loss scores representations with: `loss_scorer`, else the ranking `scorer`."""
+        return self.scorer if self.loss_scorer is None else self.loss_scorer
 
     @property
     @abstractmethod

@@ -119,6 +119,7 @@ def _shared(spec: ModelSpec, item_counts: torch.Tensor | None) -> dict[str, Any]
         "label_smoothing": spec.label_smoothing,
         "mask_history_in_loss": spec.mask_history_in_loss,
         "objective": _create(registry.losses, spec.loss, item_counts=item_counts),
+        "loss_scorer": None if spec.loss_scorer is None else _create(registry.scorers, spec.loss_scorer),
     }
 
 

@@ -45,6 +45,7 @@ class DiffusionRecommender(ItemEmbeddings, Recommender):
         label_smoothing: Share of each label's probability spread over all items in the loss.
         mask_history_in_loss: Leave seen items out of the training softmax.
         objective: The training loss over the item table (the whole softmax when None).
+        loss_scorer: Scorer of the training loss in place of the family's own (see `loss_scorer`).
         target_signal: What the conditioning receives: x_t + d (`noised`), d alone (`step`) or zeros (`none`).
         guidance: Built guidance: which training histories are dropped and what the reverse sampler calls
             (None: no guidance).
@@ -71,11 +72,12 @@ class DiffusionRecommender(ItemEmbeddings, Recommender):
         label_smoothing: float = 0.0,
         mask_history_in_loss: bool = False,
         objective: Loss | None = None,
+        loss_scorer: Scorer | None = None,
         target_signal: str = "noised",
         guidance: Guidance | None = None,
     ) -> None:
         super().__init__()
-        self.set_objective(num_items, objective, label_smoothing, mask_history_in_loss)
+        self.set_objective(num_items, objective, label_smoothing, mask_history_in_loss, loss_scorer)
         self.target_signal = target_signal
         self.max_len = max_len
         # Components that read padding get every history at max_len and a padding row learned like
@@ -145,7 +147,7 @@ class DiffusionRecommender(ItemEmbeddings, Recommender):
         h, mask = self.guidance.forget(h, mask, noise)
         x0_hat = self.approximate(h, mask, x_t, t, noise)
         seen = history - 1 if self.mask_history_in_loss else None
-        return self.objective(x0_hat, self.item_table, target - 1, self.loss_scorer, seen, self.label_smoothing)
+        return self.objective(x0_hat, self.item_table, target - 1, self.training_scorer, seen, self.label_smoothing)
 
     def generate(self, history: torch.Tensor, noise: NoiseStream | None = None) -> torch.Tensor:
         """Run the reverse sampler from x_T ~ N(0, I) drawn from `noise` (fresh when None); returns x_0 [B, H]."""

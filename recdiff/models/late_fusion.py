@@ -49,6 +49,7 @@ class LateFusionRecommender(ItemEmbeddings, Recommender):
         label_smoothing: Share of each label's probability spread over all items in the loss.
         mask_history_in_loss: Leave each position's seen items out of its training softmax.
         objective: The training loss over the item table (the whole softmax when None).
+        loss_scorer: Scorer of the training loss in place of the family's own (see `loss_scorer`).
     """
 
     supervises_every_position = True
@@ -75,6 +76,7 @@ class LateFusionRecommender(ItemEmbeddings, Recommender):
         label_smoothing: float = 0.0,
         mask_history_in_loss: bool = False,
         objective: Loss | None = None,
+        loss_scorer: Scorer | None = None,
     ) -> None:
         super().__init__()
         if backbone.sees_padding:
@@ -87,7 +89,7 @@ class LateFusionRecommender(ItemEmbeddings, Recommender):
                 "the late_fusion model trains every position on the item after it, so its backbone must be causal "
                 "or each state would see its own target; set the backbone's causal: true (the late-fusion preset does)"
             )
-        self.set_objective(num_items, objective, label_smoothing, mask_history_in_loss)
+        self.set_objective(num_items, objective, label_smoothing, mask_history_in_loss, loss_scorer)
         self.add_embeddings(num_items, hidden, max_len, positional, emb_dropout)
         self.backbone = backbone
         self.state_dropout = Dropout(dropout)
@@ -128,7 +130,7 @@ class LateFusionRecommender(ItemEmbeddings, Recommender):
         t = self.timesteps(x0.shape[0], x0.device)
         x_t = self.process.q_sample(x0, t, self.noise(x0))
         x0_hat = self.denoise(x_t, t, states[mask])
-        return self.objective(x0_hat, self.item_table, labels, self.loss_scorer, seen, self.label_smoothing)
+        return self.objective(x0_hat, self.item_table, labels, self.training_scorer, seen, self.label_smoothing)
 
     def loss_terms(self, history: torch.Tensor) -> int:
         """One term per real position: `loss` averages over every position of every history."""

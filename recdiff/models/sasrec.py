@@ -58,6 +58,7 @@ class SASRec(ItemEmbeddings, Recommender):
         label_smoothing: Share of each label's probability spread over all items in the loss.
         mask_history_in_loss: Leave seen items out of the training softmax.
         objective: The training loss over the item table (the whole softmax when None).
+        loss_scorer: Scorer of the training loss in place of the family's own (see `loss_scorer`).
     """
 
     supervises_every_position = True
@@ -76,9 +77,10 @@ class SASRec(ItemEmbeddings, Recommender):
         label_smoothing: float = 0.0,
         mask_history_in_loss: bool = False,
         objective: Loss | None = None,
+        loss_scorer: Scorer | None = None,
     ) -> None:
         super().__init__()
-        self.set_objective(num_items, objective, label_smoothing, mask_history_in_loss)
+        self.set_objective(num_items, objective, label_smoothing, mask_history_in_loss, loss_scorer)
         self.add_embeddings(num_items, hidden, max_len, positional, emb_dropout)
         self.backbone = backbone
         self.out_dropout = Dropout(dropout)
@@ -94,7 +96,7 @@ class SASRec(ItemEmbeddings, Recommender):
         h, mask = self.encode(history)
         out = self.out_norm(self.out_dropout(self.backbone(h, mask, lambda index, hidden: hidden)))
         labels, seen = next_items(history, target, mask, self.mask_history_in_loss)
-        return self.objective(out[mask], self.item_table, labels, self.scorer, seen, self.label_smoothing)
+        return self.objective(out[mask], self.item_table, labels, self.training_scorer, seen, self.label_smoothing)
 
     def loss_terms(self, history: torch.Tensor) -> int:
         """One term per real position: `loss` averages over every position of every history."""

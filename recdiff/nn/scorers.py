@@ -5,9 +5,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 import torch
+from pydantic import Field
 from torch.nn import functional as F
 
-from recdiff.registry import register
+from recdiff.registry import Params, register
 
 
 class Scorer(ABC):
@@ -48,12 +49,26 @@ class NegL2Scorer(Scorer):
         return 2 * (x0 * items).sum(-1) - x0.pow(2).sum(-1) - items.pow(2).sum(-1)
 
 
+class CosineParams(Params):
+    temperature: float = Field(
+        1.0,
+        gt=0.0,
+        description="Scores are cosines divided by this. Ranking ignores it; a training loss over the scores "
+        "(`model.loss_scorer`) is sharper the lower it is, since cosines alone span only [-1, 1].",
+    )
+
+
 @register("scorer", "cosine")
 class CosineScorer(Scorer):
-    """Cosine similarity between x_0 and each item embedding."""
+    """Cosine similarity between x_0 and each item embedding, divided by a temperature."""
+
+    Params = CosineParams
+
+    def __init__(self, temperature: float = 1.0) -> None:
+        self.temperature = temperature
 
     def __call__(self, x0: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        return F.normalize(x0, dim=-1) @ F.normalize(items, dim=-1).T
+        return F.normalize(x0, dim=-1) @ F.normalize(items, dim=-1).T / self.temperature
 
     def paired(self, x0: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        return (F.normalize(x0, dim=-1) * F.normalize(items, dim=-1)).sum(-1)
+        return (F.normalize(x0, dim=-1) * F.normalize(items, dim=-1)).sum(-1) / self.temperature

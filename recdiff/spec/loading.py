@@ -26,6 +26,7 @@ COMPONENT_SLOTS: dict[str, str] = {
     "model.denoiser": "denoiser",
     "model.sampler": "sampler",
     "model.scorer": "scorer",
+    "model.loss_scorer": "scorer",
     "model.guidance": "guidance",
 }
 
@@ -148,8 +149,8 @@ def _with_default_names(raw: dict[str, Any]) -> dict[str, Any]:
     for path in COMPONENT_SLOTS:
         field = path.split(".")[1]
         slot = model.get(field)
-        if isinstance(slot, dict) and "name" not in slot:
-            default = ModelSpec.model_fields[field].get_default(call_default_factory=True)
+        default = ModelSpec.model_fields[field].get_default(call_default_factory=True)
+        if isinstance(slot, dict) and "name" not in slot and default is not None:
             model[field] = {"name": default.name, **slot}
     return raw
 
@@ -161,7 +162,9 @@ def _component_errors(spec: RunSpec) -> list[str]:
     errors = []
     for path, kind in COMPONENT_SLOTS.items():
         section, field = path.split(".")
-        slot: ComponentSpec = getattr(getattr(spec, section), field)
+        slot: ComponentSpec | None = getattr(getattr(spec, section), field)
+        if slot is None:  # an optional slot left empty
+            continue
         reg = registry(kind)
         try:
             entry = reg.get(slot.name)

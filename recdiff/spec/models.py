@@ -198,6 +198,11 @@ class ModelSpec(StrictModel):
     )
     sampler: ComponentSpec = _slot("ddpm", "Reverse process used at inference (kind `sampler`).")
     scorer: ComponentSpec = _slot("dot", "Rounding: final `x_0` to item scores (kind `scorer`).")
+    loss_scorer: ComponentSpec | None = Field(
+        None,
+        description="Scorer of the training loss (kind `scorer`), e.g. `cosine` with a `temperature`. Empty: the "
+        "family's own, the inner product for the diffusion families (as both papers train) and `scorer` for sasrec.",
+    )
     loss: ComponentSpec = _slot(
         "full",
         "Training loss over the catalogue (kind `loss`): `full` (the whole [rows, items] logit matrix), `chunked` "
@@ -274,6 +279,16 @@ class TrainSpec(StrictModel):
         "validation targets are seen, so `patience` must be empty; the last epoch is the model tested. The "
         "papers train on `train` only.",
     )
+
+    recent: int = Field(
+        0,
+        ge=0,
+        description="Each user's `recent` latest training examples are seen `recent_weight` times an epoch instead of "
+        "once (recency sampling, Petrov & Macdonald, RecSys 2022): interaction data drift in time, and the newest "
+        "transitions say most about the next one. Only for models trained on every prefix (the diffusion family); "
+        "0 samples every example equally, as the papers train.",
+    )
+    recent_weight: int = Field(2, ge=2, description="How many times an epoch each of the `recent` latest examples is seen.")
 
     @model_validator(mode="after")
     def _refit_has_no_validation(self) -> TrainSpec:

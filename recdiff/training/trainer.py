@@ -22,10 +22,11 @@ from recdiff.data import (
     Split,
     batch_indices,
     joined,
+    latest_per_user,
     longest_per_user,
     make_batch,
 )
-from recdiff.errors import Interrupted, RunError
+from recdiff.errors import Interrupted, RunError, SpecError
 from recdiff.evaluation.evaluate import evaluate_popularity
 from recdiff.evaluation.prepared import COMPILED_ATTRIBUTES, Prepared, evaluate_prepared, prepare
 from recdiff.models.base import Recommender
@@ -53,8 +54,18 @@ def training_examples(prepared: Prepared) -> Split:
     split = prepared.splits.train
     if prepared.spec.train.fit_on == "train+val":
         split = joined(split, prepared.splits.val)
+    recent = prepared.spec.train.recent
     if prepared.model.supervises_every_position:
+        if recent:
+            raise SpecError(
+                f"train.recent is {recent}, but this model trains every position of each user's longest sequence in "
+                "one example, so no example is more recent than another: set train.recent to 0, or use a model "
+                "trained on every prefix (architecture diffusion)"
+            )
         return longest_per_user(prepared.data, split)
+    if recent:
+        latest = latest_per_user(prepared.data, split, recent)
+        split = joined(split, *[latest] * (prepared.spec.train.recent_weight - 1))
     return split
 
 
@@ -187,6 +198,7 @@ class Trainer:
         distributed.broadcast(claim.run.path)
         try:
             prepared = prepare(spec)
+            training_examples(prepared)  # refuses settings the model cannot train with before anything is written
         except BaseException:
             claim.abandon()
             raise
