@@ -177,6 +177,15 @@ def test_unknown_component_names_the_slot_lists_names_and_suggests() -> None:
     assert ".." not in message  # no doubled full stop where messages are joined
 
 
+def test_the_optional_loss_scorer_slot_is_empty_by_default_and_checked_when_set() -> None:
+    assert load_spec({}).model.loss_scorer is None
+    assert load_spec({}, ("model.loss_scorer.name=cosine",)).model.loss_scorer.params == {"temperature": 1.0}
+    assert "model.loss_scorer.name: Field required" in spec_error({}, ("model.loss_scorer.params.temperature=0.1",))
+    assert "Did you mean 'cosine'?" in spec_error({}, ("model.loss_scorer.name=cosin",))
+    message = spec_error({}, ("model.loss_scorer.name=cosine", "model.loss_scorer.params.temperature=0"))
+    assert "model.loss_scorer.params.temperature" in message and "greater than 0" in message
+
+
 @pytest.mark.parametrize("slot", ["schedule", "noise", "timestep", "conditioning", "backbone", "sampler", "scorer"])
 def test_every_component_slot_checks_its_name(slot: str) -> None:
     message = spec_error({"model": {slot: {"name": "no_such_component"}}})
