@@ -168,12 +168,7 @@ def joined(*splits: Split) -> Split:
 
 def longest_per_user(data: SequenceData, split: Split) -> Split:
     """Each user's example of ``split`` with the latest target (the one whose history contains the others)."""
-    if len(split) == 0:
-        return split
-    users = split.users(data)
-    order = np.lexsort((split.end, users))
-    last = order[np.r_[users[order][1:] != users[order][:-1], True]]
-    return Split(start=split.start[last], end=split.end[last])
+    return latest_per_user(data, split, 1)
 
 
 def latest_per_user(data: SequenceData, split: Split, count: int) -> Split:

@@ -123,9 +123,11 @@ def _shared(spec: ModelSpec, item_counts: torch.Tensor | None) -> dict[str, Any]
     }
 
 
-def _diffusion_parts(spec: ModelSpec, process: GaussianDiffusion) -> dict[str, Any]:
-    """The training noise, training steps and reverse sampler both diffusion families build from the spec."""
+def _diffusion_parts(spec: ModelSpec) -> dict[str, Any]:
+    """The diffusion constants, training noise, training steps and reverse sampler both diffusion families build."""
+    process = GaussianDiffusion(_create(registry.schedules, spec.schedule, steps=spec.steps))
     return {
+        "process": process,
         "noise": _create(registry.noises, spec.noise),
         "timesteps": _create(registry.timesteps, spec.timestep, steps=spec.steps),
         "sampler": _create(registry.samplers, spec.sampler, process=process),
@@ -138,7 +140,6 @@ def build_diffusion(
 ) -> DiffusionRecommender:
     """DiffuRec / DiffuRecSys: a DiffusionRecommender assembled from the spec's component slots."""
     m = spec
-    process = GaussianDiffusion(_create(registry.schedules, m.schedule, steps=m.steps))
     backbone = _create(registry.backbones, m.backbone, hidden=m.hidden, dropout=m.dropout)
     conditioning = _create(
         registry.conditionings, m.conditioning, hidden=m.hidden, num_blocks=backbone.num_blocks, dropout=m.dropout
@@ -147,10 +148,9 @@ def build_diffusion(
         num_items=num_items,
         hidden=m.hidden,
         max_len=max_len,
-        process=process,
         backbone=backbone,
         conditioning=conditioning,
-        **_diffusion_parts(m, process),
+        **_diffusion_parts(m),
         **_shared(m, item_counts),
         target_signal=m.target_signal,
         guidance=_create(registry.guidances, m.guidance, hidden=m.hidden),
@@ -175,14 +175,12 @@ def build_late_fusion(
 ) -> LateFusionRecommender:
     """Late fusion: a causal backbone encodes each history once, the `denoiser` head diffuses every prefix's next item."""
     m = spec
-    process = GaussianDiffusion(_create(registry.schedules, m.schedule, steps=m.steps))
     return LateFusionRecommender(
         num_items=num_items,
         hidden=m.hidden,
         max_len=max_len,
-        process=process,
         backbone=_create(registry.backbones, m.backbone, hidden=m.hidden, dropout=m.dropout),
         denoiser=_create(registry.denoisers, m.denoiser, hidden=m.hidden, steps=m.steps, dropout=m.dropout),
-        **_diffusion_parts(m, process),
+        **_diffusion_parts(m),
         **_shared(m, item_counts),
     )

@@ -176,6 +176,7 @@ class Trainer:
         self.loggers = (make_loggers(spec) if loggers is None else loggers) if main else []
         self.console = (console or Console()) if main else Console(quiet=True)
         self.reporter = Reporter(self.console, spec.train.log_every)
+        self.examples = training_examples(prepared)
         self._build_optimisation()
         self.progress = progress or RunProgress()
         if distributed.world_size() > 1:  # each rank draws its own training noise (a resume restores it)
@@ -196,13 +197,11 @@ class Trainer:
         loggers = make_loggers(spec)
         claim = RunDir.claim(spec, out)  # before the data loads, so a second run is refused at once
         distributed.broadcast(claim.run.path)
-        try:
-            prepared = prepare(spec)
-            training_examples(prepared)  # refuses settings the model cannot train with before anything is written
+        try:  # a spec the data or model refuses (e.g. train.recent on sasrec) leaves no run directory behind
+            return cls(spec, claim.run, claim.lock, prepare(spec), console, loggers=loggers)
         except BaseException:
             claim.abandon()
             raise
-        return cls(spec, claim.run, claim.lock, prepared, console, loggers=loggers)
 
     @classmethod
     def resume(cls, run_dir: str | Path, console: Console | None = None) -> Trainer:
@@ -319,7 +318,7 @@ class Trainer:
         (`distributed.shard`), so every rank runs the same number of steps.
         """
         p, t = self.prepared, self.spec.train
-        split = training_examples(p)
+        split = self.examples
         order = batch_indices(
             split, t.batch_size, shuffle=True, bucket=t.bucket,
             generator=np.random.default_rng([self.spec.seed, epoch]),
@@ -459,7 +458,7 @@ class Trainer:
         t = spec.train
         self.console.print(
             f"[bold]recdiff[/] {spec.name}: {p.data.num_users:,} users, {p.data.num_items:,} items, "
-            f"{len(training_examples(p)):,} training examples, {sum(x.numel() for x in self.model.parameters()):,} "
+            f"{len(self.examples):,} training examples, {sum(x.numel() for x in self.model.parameters()):,} "
             f"parameters, device {p.device} → {run.path}"
         )
         if p.report is not None:
