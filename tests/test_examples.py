@@ -48,7 +48,7 @@ def test_paper_specs_follow_the_protocol(path: Path) -> None:
     dataset, model = path.stem.split("-", 1) if not path.stem.startswith("ml-1m") else ("ml-1m", path.stem[6:])
     assert spec.data.name == dataset and spec.preset == model
     # the protocol's batch of 1,024 prefixes; a late-fusion batch counts users, each about 5.9 (Beauty) or
-    # 108 (ML-1M) training positions, so it is 1,024 positions a step translated into users
+    # 107 (ML-1M) training positions, so it is 1,024 positions a step translated into users
     batch = LATE_FUSION_USERS.get(path.stem, 1024)
     assert (spec.train.epochs, spec.train.batch_size, spec.train.lr, spec.train.lr_step) == (41, batch, 1e-3, 30)
     if model == "sasrec":
