@@ -310,6 +310,19 @@ def test_cosine_temperature_divides_the_scores() -> None:
     torch.testing.assert_close(sharp.paired(x0, items[:3]), plain.paired(x0, items[:3]) / 0.1)
 
 
+def test_learned_cosine_divides_by_its_own_temperature_and_trains_it() -> None:
+    torch.manual_seed(14)
+    x0, items = torch.randn(3, 5), torch.randn(7, 5)
+    learned = recdiff.create("scorer", "learned_cosine", temperature=0.2)
+    torch.testing.assert_close(learned(x0, items), recdiff.create("scorer", "cosine")(x0, items) / 0.2)
+    model = build(loss_scorer={"name": "learned_cosine", "params": {"temperature": 0.2}})
+    scorer = model.training_scorer
+    assert "loss_scorer.log_temperature" in model.state_dict()  # checkpoints keep it
+    assert any(p is scorer.log_temperature for p in model.parameters())  # the optimiser sees it
+    model.loss(HISTORY, TARGET).backward()
+    assert scorer.log_temperature.grad is not None and scorer.log_temperature.grad.abs() > 0
+
+
 @pytest.mark.parametrize("architecture", ["diffusion", "sasrec"])
 def test_loss_scorer_replaces_the_family_scorer_in_training_only(architecture: str) -> None:
     extra = {"architecture": {"name": architecture}} if architecture == "sasrec" else {}

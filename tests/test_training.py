@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from collections import Counter
 from pathlib import Path
 
@@ -19,8 +20,9 @@ from recdiff import RecdiffError, load_spec
 from recdiff.data import SequenceData, Split, latest_per_user
 from recdiff.errors import SpecError
 from recdiff.evaluation.prepared import prepare
+from recdiff.spec.models import TrainSpec
 from recdiff.training.rundir import read_metrics
-from recdiff.training.trainer import TrainResult, training_examples
+from recdiff.training.trainer import TrainResult, make_scheduler, training_examples
 
 QUICKSTART = REPO / "examples" / "quickstart.yaml"
 
@@ -421,3 +423,20 @@ def test_refit_never_validates_and_tests_its_last_epoch(tmp_path: Path) -> None:
 def test_refit_with_early_stopping_is_a_spec_error() -> None:
     with pytest.raises(RecdiffError, match="patience: null"):
         load_spec({"name": "refit"}, [*TINY, "train.fit_on=train+val", "train.patience=3"])
+
+
+@pytest.mark.parametrize("schedule", ["step", "cosine"])
+def test_learning_rate_schedules_follow_their_closed_forms(schedule: str) -> None:
+    train = TrainSpec(lr=0.002, epochs=7, lr_schedule=schedule, lr_step=3, lr_gamma=0.5)
+    optimizer = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=train.lr)
+    scheduler = make_scheduler(optimizer, train)
+    rates = []
+    for _ in range(train.epochs):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    if schedule == "step":
+        expected = [0.002 * 0.5 ** (epoch // 3) for epoch in range(7)]
+    else:  # half a cosine from lr at the first epoch towards 0 after the last
+        expected = [0.002 * (1 + math.cos(math.pi * epoch / 7)) / 2 for epoch in range(7)]
+    np.testing.assert_allclose(rates, expected, rtol=1e-9)

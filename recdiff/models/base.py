@@ -22,8 +22,11 @@ class Recommender(nn.Module, ABC):
     scorer: Scorer
     """Scores representations [B, H] against the item table [N, H]."""
 
-    loss_scorer: Scorer | None = None
-    """Scorer of the training loss; None trains with `scorer` itself (see `training_scorer`)."""
+    default_loss_scorer: Scorer | None = None
+    """The family's own scorer of the training loss; None trains with `scorer` itself (see `training_scorer`)."""
+
+    loss_scorer: Scorer | None
+    """The spec's scorer of the training loss (`model.loss_scorer`), which replaces the family's own when set."""
 
     supervises_every_position: bool = False
     """True when the model is trained on each user's longest training sequence instead of every prefix."""
@@ -38,19 +41,22 @@ class Recommender(nn.Module, ABC):
     ) -> None:
         """The catalogue size and the training loss with its settings, which every family keeps alike.
 
-        ``loss_scorer`` replaces the family's own training scorer (the class's `loss_scorer`) when given.
+        ``loss_scorer`` replaces the family's own training scorer (`default_loss_scorer`) when given.
+        One with parameters (`learned_cosine`) becomes a submodule here, so the optimiser trains it
+        and checkpoints keep it.
         """
         self.num_items = num_items
         self.objective = FullSoftmax(None) if objective is None else objective
         self.label_smoothing = label_smoothing
         self.mask_history_in_loss = mask_history_in_loss
-        if loss_scorer is not None:
-            self.loss_scorer = loss_scorer
+        self.loss_scorer = loss_scorer
 
     @property
     def training_scorer(self) -> Scorer:
-        """What the training loss scores representations with: `loss_scorer`, else the ranking `scorer`."""
-        return self.scorer if self.loss_scorer is None else self.loss_scorer
+        """What the training loss scores with: `loss_scorer`, else the family's default, else the ranking `scorer`."""
+        if self.loss_scorer is not None:
+            return self.loss_scorer
+        return self.scorer if self.default_loss_scorer is None else self.default_loss_scorer
 
     @property
     @abstractmethod

@@ -45,13 +45,13 @@ class DiffusionRecommender(ItemEmbeddings, Recommender):
         label_smoothing: Share of each label's probability spread over all items in the loss.
         mask_history_in_loss: Leave seen items out of the training softmax.
         objective: The training loss over the item table (the whole softmax when None).
-        loss_scorer: Scorer of the training loss in place of the family's own (see `loss_scorer`).
+        loss_scorer: Scorer of the training loss in place of the family's own (see `default_loss_scorer`).
         target_signal: What the conditioning receives: x_t + d (`noised`), d alone (`step`) or zeros (`none`).
         guidance: Built guidance: which training histories are dropped and what the reverse sampler calls
             (None: no guidance).
     """
 
-    loss_scorer: Scorer = DotScorer()
+    default_loss_scorer: Scorer = DotScorer()
     """Training scores x0_hat . e_i whatever `scorer` ranks with: the cross-entropy of both papers."""
 
     def __init__(

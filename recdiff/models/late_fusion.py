@@ -49,13 +49,13 @@ class LateFusionRecommender(ItemEmbeddings, Recommender):
         label_smoothing: Share of each label's probability spread over all items in the loss.
         mask_history_in_loss: Leave each position's seen items out of its training softmax.
         objective: The training loss over the item table (the whole softmax when None).
-        loss_scorer: Scorer of the training loss in place of the family's own (see `loss_scorer`).
+        loss_scorer: Scorer of the training loss in place of the family's own (see `default_loss_scorer`).
     """
 
     supervises_every_position = True
     """Trained on each user's longest training sequence: every real position is one noised example."""
 
-    loss_scorer: Scorer = DotScorer()
+    default_loss_scorer: Scorer = DotScorer()
     """Training scores x0_hat . e_i whatever `scorer` ranks with, as the diffusion family trains."""
 
     def __init__(

@@ -58,7 +58,7 @@ class SASRec(ItemEmbeddings, Recommender):
         label_smoothing: Share of each label's probability spread over all items in the loss.
         mask_history_in_loss: Leave seen items out of the training softmax.
         objective: The training loss over the item table (the whole softmax when None).
-        loss_scorer: Scorer of the training loss in place of the family's own (see `loss_scorer`).
+        loss_scorer: Scorer of the training loss in place of the family's own (see `default_loss_scorer`).
     """
 
     supervises_every_position = True

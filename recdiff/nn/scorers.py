@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 
 import torch
 from pydantic import Field
+from torch import nn
 from torch.nn import functional as F
 
 from recdiff.registry import Params, register
@@ -72,3 +74,34 @@ class CosineScorer(Scorer):
 
     def paired(self, x0: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         return (F.normalize(x0, dim=-1) * F.normalize(items, dim=-1)).sum(-1) / self.temperature
+
+
+class LearnedCosineParams(Params):
+    temperature: float = Field(0.1, gt=0.0, description="Starting temperature; training then learns it.")
+
+
+@register("scorer", "learned_cosine")
+class LearnedCosineScorer(Scorer, nn.Module):
+    """Cosine similarity divided by a temperature that training learns (as CLIP learns its logit scale).
+
+    Meant as `model.loss_scorer`: a fixed temperature is one more setting to tune, and both sides
+    of the best fixed one learned slower. The model registers it as a submodule, so the optimiser
+    updates its log-temperature and checkpoints keep it. Ranking ignores the temperature.
+    """
+
+    Params = LearnedCosineParams
+
+    def __init__(self, temperature: float = 0.1) -> None:
+        nn.Module.__init__(self)
+        # the log keeps the temperature positive and makes its steps relative
+        self.log_temperature = nn.Parameter(torch.tensor(math.log(temperature)))
+
+    @property
+    def temperature(self) -> float:
+        return float(self.log_temperature.detach().exp())
+
+    def __call__(self, x0: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        return F.normalize(x0, dim=-1) @ F.normalize(items, dim=-1).T / self.log_temperature.exp()
+
+    def paired(self, x0: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        return (F.normalize(x0, dim=-1) * F.normalize(items, dim=-1)).sum(-1) / self.log_temperature.exp()

@@ -47,6 +47,13 @@ def make_optimizer(model: torch.nn.Module, train: TrainSpec) -> torch.optim.Opti
     return torch.optim.Adam(model.parameters(), lr=train.lr, weight_decay=train.weight_decay, foreach=True)
 
 
+def make_scheduler(optimizer: torch.optim.Optimizer, train: TrainSpec) -> torch.optim.lr_scheduler.LRScheduler:
+    """The learning-rate schedule of `train.lr_schedule`, stepped once an epoch."""
+    if train.lr_schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=train.epochs)
+    return torch.optim.lr_scheduler.StepLR(optimizer, step_size=train.lr_step, gamma=train.lr_gamma)
+
+
 def training_examples(prepared: Prepared) -> Split:
     """The examples a model trains on: every prefix, or each user's longest one for a model that
     supervises every position (SASRec), where shorter prefixes would only repeat its labels.
@@ -266,9 +273,7 @@ class Trainer:
     def _build_optimisation(self) -> None:
         self.model = self.prepared.model
         self.optimizer = make_optimizer(self.model, self.spec.train)
-        self.scheduler = torch.optim.lr_scheduler.StepLR(
-            self.optimizer, step_size=self.spec.train.lr_step, gamma=self.spec.train.lr_gamma
-        )
+        self.scheduler = make_scheduler(self.optimizer, self.spec.train)
         self.ema: AveragedModel | None = None
         if self.spec.train.ema is not None:
             self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(self.spec.train.ema), use_buffers=True)
