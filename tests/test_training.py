@@ -212,8 +212,14 @@ def test_resume_ends_exactly_like_an_uninterrupted_run(
         assert len(elapsed) == 4 and all(b > a > 0 for a, b in zip(elapsed, elapsed[1:]))
 
 
-def test_ema_weights_follow_the_recursion_and_are_what_is_evaluated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    spec = load_spec({"name": "ema", "seed": 1, "train": {"ema": 0.5}}, [*TINY, "train.epochs=1", "train.max_batches=3"])
+@pytest.mark.parametrize("warmup", [False, True])
+def test_ema_weights_follow_the_recursion_and_are_what_is_evaluated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, warmup: bool
+) -> None:
+    spec = load_spec(
+        {"name": "ema", "seed": 1, "train": {"ema": 0.5, "ema_warmup": warmup}},
+        [*TINY, "train.epochs=1", "train.max_batches=3"],
+    )
     after_steps: list[dict[str, torch.Tensor]] = []
     original = recdiff.training.trainer.make_optimizer
 
@@ -229,9 +235,10 @@ def test_ema_weights_follow_the_recursion_and_are_what_is_evaluated(tmp_path: Pa
     assert len(after_steps) == 3
     state = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)
     name = "item_embedding.weight"
-    expected = after_steps[0][name]  # the first update copies, then ema = 0.5 ema + 0.5 weights
-    for weights in after_steps[1:]:
-        expected = 0.5 * expected + 0.5 * weights[name]
+    expected = after_steps[0][name]  # the first update copies, then ema = rate ema + (1 - rate) weights
+    for n, weights in enumerate(after_steps[1:], start=1):
+        rate = min(0.5, (1 + n) / (10 + n)) if warmup else 0.5  # warm-up: 2/11, then 3/12
+        expected = rate * expected + (1 - rate) * weights[name]
     torch.testing.assert_close(state["model"][name], expected)
     torch.testing.assert_close(state["trained"][name], after_steps[-1][name])
     assert not torch.equal(state["model"][name], state["trained"][name])

@@ -240,6 +240,12 @@ class TrainSpec(StrictModel):
         description="Keep an exponential moving average of the weights with this decay per optimiser step "
         "(e.g. 0.999); validation, checkpoints and the test use the averaged weights. Off when empty.",
     )
+    ema_warmup: bool = Field(
+        False,
+        description="Average with the decay min(ema, (1 + n) / (10 + n)) at the n-th update, so the average "
+        "forgets the initial weights within the first hundreds of steps instead of trailing them for "
+        "thousands (a 0.999 average keeps 8% of the initialisation after 2,500 steps).",
+    )
     max_batches: int | None = Field(
         None, ge=1, description="Stop each epoch after this many batches (a budget for smoke tests)."
     )

@@ -6,6 +6,7 @@ import math
 import os
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -14,7 +15,7 @@ import numpy as np
 import torch
 from rich.console import Console
 from torch.nn.parallel import DistributedDataParallel
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 
 from recdiff import distributed
 from recdiff.data import (
@@ -52,6 +53,28 @@ def make_scheduler(optimizer: torch.optim.Optimizer, train: TrainSpec) -> torch.
     if train.lr_schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=train.epochs)
     return torch.optim.lr_scheduler.StepLR(optimizer, step_size=train.lr_step, gamma=train.lr_gamma)
+
+
+Tensors = tuple[torch.Tensor, ...] | list[torch.Tensor]
+
+
+def ema_update(train: TrainSpec) -> Callable[[Tensors, Tensors, torch.Tensor | int], None]:
+    """The in-place update of the averaged weights with `train.ema`'s decay, warmed up with `train.ema_warmup`.
+
+    ``AveragedModel`` copies the weights at its first update and calls this from the second
+    on, once per group of one device and dtype, with ``updates`` the number of updates so far.
+    """
+    decay, warmup = cast(float, train.ema), train.ema_warmup
+
+    def update(averaged: Tensors, current: Tensors, updates: torch.Tensor | int) -> None:
+        rate = min(decay, (1 + int(updates)) / (10 + int(updates))) if warmup else decay
+        if averaged[0].is_floating_point() or averaged[0].is_complex():
+            torch._foreach_lerp_(list(averaged), list(current), 1.0 - rate)
+            return
+        for mean, value in zip(averaged, current):  # integer buffers: lerp takes floats only
+            mean.copy_(mean * rate + value * (1.0 - rate))
+
+    return update
 
 
 def training_examples(prepared: Prepared) -> Split:
@@ -276,7 +299,7 @@ class Trainer:
         self.scheduler = make_scheduler(self.optimizer, self.spec.train)
         self.ema: AveragedModel | None = None
         if self.spec.train.ema is not None:
-            self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(self.spec.train.ema), use_buffers=True)
+            self.ema = AveragedModel(self.model, multi_avg_fn=ema_update(self.spec.train), use_buffers=True)
             for compiled in COMPILED_ATTRIBUTES:  # the copy would call the trained model's compiled code
                 vars(self.ema.module).pop(compiled, None)
         self.parallel: DistributedDataParallel | None = None
