@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import TINY, invoke, read_results, set_args
+from conftest import REPO, TINY, invoke, read_results, set_args
 
 from recdiff.data import SequenceData, leave_one_out, make_splits, temporal
 from recdiff.errors import DataError
@@ -101,3 +102,25 @@ def test_training_with_the_temporal_split(tmp_path: Path) -> None:
     assert "data: 3,573 interactions; 5-core removed nothing → 200 users, 60 items" in result.output
     results = read_results(run_dir)
     assert 0 < results["test"]["hr@10"] <= 1 and 0 <= results["popularity"]["test"]["hr@10"] <= 1
+
+
+def test_the_reversed_screen_adds_only_backward_training_transitions() -> None:
+    """benchmarks/reversed_screen.py: each user's training part read backwards, every prefix an example."""
+    spec = importlib.util.spec_from_file_location("reversed_screen", REPO / "benchmarks" / "reversed_screen.py")
+    assert spec is not None and spec.loader is not None
+    screen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(screen)
+    data = SequenceData.from_frame(
+        pd.DataFrame({"user": [1] * 6 + [2] * 4, "item": [1, 2, 3, 4, 5, 6, 7, 8, 9, 1], "time": range(10)})
+    )
+    plain = leave_one_out(data, 3)
+    splits = screen.with_reversed_training(data, DataSpec(max_len=3))
+    examples = {
+        (tuple(data.items[s:e]), int(data.items[e])) for s, e in zip(splits.train.start, splits.train.end)
+    }
+    # user 1 trains on 1 2 3 4 (5, 6 held out), user 2 on 7 8 (9, 1 held out)
+    forward = {((1,), 2), ((1, 2), 3), ((1, 2, 3), 4), ((7,), 8)}
+    backward = {((4,), 3), ((4, 3), 2), ((4, 3, 2), 1), ((8,), 7)}
+    assert examples == forward | backward and len(splits.train) == 8
+    assert np.array_equal(splits.val.end, plain.val.end) and np.array_equal(splits.test.end, plain.test.end)
+    assert data.offsets[-1] == 10  # the appended parts belong to no user
