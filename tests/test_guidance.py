@@ -68,7 +68,7 @@ def test_none_is_the_unguided_model_exactly() -> None:
     t = model.timesteps(4, x0.device)
     x_t = model.process.q_sample(x0, t, model.noise(x0))
     x0_hat = model.approximate(h, mask, x_t, t, NoiseStream.fresh(4, x0.device))
-    plain = model.objective(x0_hat, model.item_table, torch.tensor([7, 8, 9, 30]) - 1, model.loss_scorer, None, 0.0)
+    plain = model.objective(x0_hat, model.item_table, torch.tensor([7, 8, 9, 30]) - 1, model.training_scorer, None, 0.0)
     assert torch.equal(loss, plain)
 
 

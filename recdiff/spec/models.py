@@ -224,14 +224,14 @@ class TrainSpec(StrictModel):
     batch_size: int = Field(1024, ge=1, description="Training examples per batch.")
     lr: float = Field(1e-3, gt=0.0, description="Adam learning rate.")
     weight_decay: float = Field(1e-4, ge=0.0, description="Adam weight decay.")
+    lr_step: int = Field(30, ge=1, description="StepLR: epochs between learning-rate decays.")
+    lr_gamma: float = Field(0.1, gt=0.0, le=1.0, description="StepLR: factor applied at each decay.")
     lr_schedule: Literal["step", "cosine"] = Field(
         "step",
         description="`step`: the rate is multiplied by `lr_gamma` every `lr_step` epochs (StepLR, the papers'). "
         "`cosine`: it falls once an epoch along a half cosine from `lr` towards 0 at `epochs` "
         "(`lr_step` and `lr_gamma` are then unused).",
     )
-    lr_step: int = Field(30, ge=1, description="StepLR: epochs between learning-rate decays.")
-    lr_gamma: float = Field(0.1, gt=0.0, le=1.0, description="StepLR: factor applied at each decay.")
     grad_clip: float | None = Field(None, gt=0.0, description="Clip the gradient norm to this value (off when empty).")
     ema: float | None = Field(
         None,
