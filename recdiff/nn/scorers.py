@@ -69,11 +69,15 @@ class CosineScorer(Scorer):
     def __init__(self, temperature: float = 1.0) -> None:
         self.temperature = temperature
 
+    def divisor(self) -> float | torch.Tensor:
+        """What the cosines are divided by: the temperature."""
+        return self.temperature
+
     def __call__(self, x0: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        return F.normalize(x0, dim=-1) @ F.normalize(items, dim=-1).T / self.temperature
+        return F.normalize(x0, dim=-1) @ F.normalize(items, dim=-1).T / self.divisor()
 
     def paired(self, x0: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        return (F.normalize(x0, dim=-1) * F.normalize(items, dim=-1)).sum(-1) / self.temperature
+        return (F.normalize(x0, dim=-1) * F.normalize(items, dim=-1)).sum(-1) / self.divisor()
 
 
 class LearnedCosineParams(Params):
@@ -81,7 +85,7 @@ class LearnedCosineParams(Params):
 
 
 @register("scorer", "learned_cosine")
-class LearnedCosineScorer(Scorer, nn.Module):
+class LearnedCosineScorer(CosineScorer, nn.Module):
     """Cosine similarity divided by a temperature that training learns (as CLIP learns its logit scale).
 
     Meant as `model.loss_scorer`: a fixed temperature is one more setting to tune, and both sides
@@ -89,7 +93,7 @@ class LearnedCosineScorer(Scorer, nn.Module):
     updates its log-temperature and checkpoints keep it. Ranking ignores the temperature.
     """
 
-    Params = LearnedCosineParams
+    Params = LearnedCosineParams  # type: ignore[assignment]
 
     def __init__(self, temperature: float = 0.1) -> None:
         nn.Module.__init__(self)
@@ -97,11 +101,8 @@ class LearnedCosineScorer(Scorer, nn.Module):
         self.log_temperature = nn.Parameter(torch.tensor(math.log(temperature)))
 
     @property
-    def temperature(self) -> float:
+    def temperature(self) -> float:  # type: ignore[override]
         return float(self.log_temperature.detach().exp())
 
-    def __call__(self, x0: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        return F.normalize(x0, dim=-1) @ F.normalize(items, dim=-1).T / self.log_temperature.exp()
-
-    def paired(self, x0: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        return (F.normalize(x0, dim=-1) * F.normalize(items, dim=-1)).sum(-1) / self.log_temperature.exp()
+    def divisor(self) -> torch.Tensor:
+        return self.log_temperature.exp()

@@ -67,7 +67,8 @@ def ema_update(train: TrainSpec) -> Callable[[Tensors, Tensors, torch.Tensor | i
     decay, warmup = cast(float, train.ema), train.ema_warmup
 
     def update(averaged: Tensors, current: Tensors, updates: torch.Tensor | int) -> None:
-        rate = min(decay, (1 + int(updates)) / (10 + int(updates))) if warmup else decay
+        n = int(updates) if warmup else 0
+        rate = min(decay, (1 + n) / (10 + n)) if warmup else decay
         if averaged[0].is_floating_point() or averaged[0].is_complex():
             torch._foreach_lerp_(list(averaged), list(current), 1.0 - rate)
             return
