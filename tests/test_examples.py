@@ -73,9 +73,11 @@ def test_best_beauty_specs_train_with_their_settings(tmp_path: Path, name: str) 
     assert spec.model.exclude_history and spec.model.sampler.name == "x0"
     # the cosine recipe keeps its first learning rate 10 epochs; the refit's earlier recipe cut it at 6
     assert spec.train.lr_step == (10 if name == "beauty-best" else 6)
-    # the refit is the earlier best configuration (inner products, before cosine scores) trained on
-    # train+val for that configuration's best epoch
-    earlier = [] if name == "beauty-best" else ["model.scorer.name=dot", "model.loss_scorer=null"]
+    assert load_spec(path).model.backbone.params["blocks"] == (2 if name == "beauty-best" else 4)
+    # the refit is the earlier best configuration (inner products and four blocks, before cosine
+    # scores and two blocks) trained on train+val for that configuration's best epoch
+    earlier = ["model.scorer.name=dot", "model.loss_scorer=null", "model.backbone.params.blocks=4"]
+    earlier = [] if name == "beauty-best" else earlier
     best = load_spec(REPO / "examples" / "beauty-best.yaml", earlier).model_dump(exclude={"name", "train", "eval"})
     assert load_spec(path).model_dump(exclude={"name", "train", "eval"}) == best
     assert spec.train.fit_on == ("train+val" if name == "beauty-refit" else "train")
