@@ -24,7 +24,6 @@ from recdiff.data import SequenceData, Split
 from recdiff.data.batching import Batch
 from recdiff.data.batching import make_batch as plain_make_batch
 from recdiff.models.diffusion import DiffusionRecommender
-from recdiff.nn.randomness import NoiseStream
 
 WEIGHT = float(os.environ.get("AHEAD_WEIGHT", "0.3"))
 _after: list[torch.Tensor] = []
@@ -47,13 +46,7 @@ def make_batch(data: SequenceData, split: Split, index: np.ndarray) -> Batch:
 
 def loss(self: DiffusionRecommender, history: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """`DiffusionRecommender.loss`, plus WEIGHT times the cross-entropy of x0_hat against the item after next."""
-    h, mask = self.encode_history(history)
-    x0 = self.item_embedding(target)
-    t = self.timesteps(x0.shape[0], x0.device)
-    x_t = self.process.q_sample(x0, t, self.noise(x0))
-    noise = NoiseStream.fresh(len(target), history.device)
-    h, mask = self.guidance.forget(h, mask, noise)
-    x0_hat = self.approximate(h, mask, x_t, t, noise)
+    x0_hat = self.reconstruct(history, target)
     main = self.objective(x0_hat, self.item_table, target - 1, self.training_scorer, None, self.label_smoothing)
     after = _after[0].to(target.device) if _after and len(_after[0]) == len(target) else None
     if after is None or not bool((after > 0).any()):

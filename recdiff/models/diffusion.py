@@ -139,15 +139,23 @@ class DiffusionRecommender(ItemEmbeddings, Recommender):
         Computed in fp32 whatever the autocast precision of the approximator. With
         ``mask_history_in_loss`` the history's items (other than the target) leave the softmax.
         """
+        x0_hat = self.reconstruct(history, target)
+        seen = history - 1 if self.mask_history_in_loss else None
+        return self.objective(x0_hat, self.item_table, target - 1, self.training_scorer, seen, self.label_smoothing)
+
+    def reconstruct(self, history: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Training's x0_hat [B, H]: the target's embedding noised to a random step, reconstructed from the history.
+
+        Separate from `loss` so that a screen scoring x0_hat against more than the target
+        (benchmarks/ahead_screen.py) draws the same noise as training does.
+        """
         h, mask = self.encode_history(history)
         x0 = self.item_embedding(target)
         t = self.timesteps(x0.shape[0], x0.device)
         x_t = self.process.q_sample(x0, t, self.noise(x0))
         noise = NoiseStream.fresh(len(target), history.device)
         h, mask = self.guidance.forget(h, mask, noise)
-        x0_hat = self.approximate(h, mask, x_t, t, noise)
-        seen = history - 1 if self.mask_history_in_loss else None
-        return self.objective(x0_hat, self.item_table, target - 1, self.training_scorer, seen, self.label_smoothing)
+        return self.approximate(h, mask, x_t, t, noise)
 
     def generate(self, history: torch.Tensor, noise: NoiseStream | None = None) -> torch.Tensor:
         """Run the reverse sampler from x_T ~ N(0, I) drawn from `noise` (fresh when None); returns x_0 [B, H]."""
