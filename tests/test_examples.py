@@ -71,13 +71,18 @@ def test_best_beauty_specs_train_with_their_settings(tmp_path: Path, name: str) 
         "model.hidden=16", "train.epochs=2", "train.max_batches=3", "train.precision=fp32",
     ])
     assert spec.model.exclude_history and spec.model.sampler.name == "x0"
-    # the cosine recipe keeps its first learning rate 10 epochs; the refit's earlier recipe cut it at 6
-    assert spec.train.lr_step == (10 if name == "beauty-best" else 6)
-    assert load_spec(path).model.backbone.params["blocks"] == (2 if name == "beauty-best" else 4)
-    # the refit is the earlier best configuration (inner products and four blocks, before cosine
-    # scores and two blocks) trained on train+val for that configuration's best epoch
-    earlier = ["model.scorer.name=dot", "model.loss_scorer=null", "model.backbone.params.blocks=4"]
-    earlier = [] if name == "beauty-best" else earlier
+    # the recipe keeps its first learning rate 20 epochs under embedding dropout 0.5, and waits 5
+    # epochs for a better one; the refit's earlier recipe cut it at 6, under the preset's 0.3
+    best_recipe = name == "beauty-best"
+    assert spec.train.lr_step == (20 if best_recipe else 6)
+    assert spec.model.emb_dropout == (0.5 if best_recipe else 0.3)
+    assert load_spec(path).train.patience == (5 if best_recipe else None)
+    assert load_spec(path).model.backbone.params["blocks"] == (2 if best_recipe else 4)
+    # the refit is the earlier best configuration (inner products, four blocks and embedding
+    # dropout 0.3) trained on train+val for that configuration's best epoch
+    earlier = ["model.scorer.name=dot", "model.loss_scorer=null", "model.backbone.params.blocks=4",
+               "model.emb_dropout=0.3"]
+    earlier = [] if best_recipe else earlier
     best = load_spec(REPO / "examples" / "beauty-best.yaml", earlier).model_dump(exclude={"name", "train", "eval"})
     assert load_spec(path).model_dump(exclude={"name", "train", "eval"}) == best
     assert spec.train.fit_on == ("train+val" if name == "beauty-refit" else "train")
