@@ -136,6 +136,14 @@ def test_patience_counts_validations_and_none_never_stops(tmp_path: Path) -> Non
     assert "early stop" not in printed
 
 
+def test_min_epochs_holds_off_early_stopping_until_that_epoch(tmp_path: Path) -> None:
+    # stale from epoch 2 with patience 1: the stop waits for epoch 4, then ends the run there, not at 5
+    spec = load_spec({"name": "frozen"}, [*FROZEN, "train.patience=1", "train.min_epochs=4"])
+    result, printed = quiet_train(spec, tmp_path / "run")
+    assert result.epochs_run == 4 < spec.train.epochs and result.best_epoch == 1
+    assert "early stop: no better val ndcg@10 for 3 validations" in printed
+
+
 def test_step_lr_schedule_and_eval_every(tmp_path: Path) -> None:
     spec = load_spec(
         {"name": "sched"},

@@ -284,6 +284,13 @@ class TrainSpec(StrictModel):
         ge=1,
         description="Stop after this many validations in a row that do not improve (by `eval.select`; never when empty).",
     )
+    min_epochs: int = Field(
+        0,
+        ge=0,
+        description="Early stopping never ends the run before this epoch. A step schedule's first learning rate can "
+        "plateau for more validations than `patience` just before its cut, and the gain after the cut is then never "
+        "seen: set it to `lr_step + patience` to judge the run only once the cut has had its chance.",
+    )
     fit_on: Literal["train", "train+val"] = Field(
         "train",
         description="`train+val` also trains on the validation targets: the final refit once `epochs` has been "

@@ -512,7 +512,7 @@ class Trainer:
         else:
             self.log({"event": "resume", "after_epoch": state.epoch})
             self.console.print(f"resuming after epoch {state.epoch} (best so far: epoch {state.best['epoch']})")
-        stopped = t.patience is not None and state.stale >= t.patience
+        stopped = stops(t, state.epoch, state.stale)
         refit = t.fit_on == "train+val"
         if refit:
             self.console.print("training on the training and validation targets (fit_on: train+val): no validation")
@@ -547,7 +547,7 @@ class Trainer:
                 save_checkpoint(run.last_path, saved)
             state.epoch = epoch  # once last.pt holds it: an interrupt reports the epoch a resume starts after
             self.console.print(line)
-            stopped = t.patience is not None and state.stale >= t.patience
+            stopped = stops(t, epoch, state.stale)
             if stopped:
                 self.console.print(f"early stop: no better val {spec.eval.metric} for {state.stale} validations")
         tested = spec.eval.test_checkpoint
@@ -613,6 +613,11 @@ def _check_world_size(run: RunDir, state: dict[str, Any]) -> None:
             f"a resumed run repeats the uninterrupted one only with the same number. Resume it with "
             f"`{command} train --resume {run.path}` (on several machines, the same total under torchrun)."
         )
+
+
+def stops(train: TrainSpec, epoch: int, stale: int) -> bool:
+    """Whether early stopping ends the run after ``epoch``: `patience` stale validations, not before `min_epochs`."""
+    return train.patience is not None and stale >= train.patience and epoch >= train.min_epochs
 
 
 def validates(train: TrainSpec, epoch: int) -> bool:
