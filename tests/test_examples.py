@@ -78,7 +78,7 @@ def test_best_beauty_specs_train_with_their_settings(tmp_path: Path, name: str) 
     assert spec.model.emb_dropout == (0.5 if best_recipe else 0.3)
     assert load_spec(path).train.patience == (5 if best_recipe else None)
     # and never stops before the cut has had `patience` epochs to show its gain
-    assert spec.train.min_epochs == (spec.train.lr_step + 5 if best_recipe else 0)
+    assert spec.train.min_epochs == (spec.train.lr_step + (spec.train.patience or 0) if best_recipe else 0)
     assert load_spec(path).model.backbone.params["blocks"] == (2 if best_recipe else 4)
     # the refit is the earlier best configuration (inner products, four blocks and embedding
     # dropout 0.3) trained on train+val for that configuration's best epoch
