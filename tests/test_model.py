@@ -10,6 +10,7 @@ import torch
 from torch.nn import functional as F
 
 import recdiff
+from recdiff.errors import SpecError
 from recdiff.nn.layers import StepEmbedding, cross_entropy, mask_seen, sinusoidal_embedding
 from recdiff.nn.randomness import NoiseStream
 
@@ -206,6 +207,21 @@ def test_masking_history_in_the_loss_lowers_it_on_the_same_draws() -> None:
     plain = seeded(9, model.loss, HISTORY, TARGET).item()
     model.mask_history_in_loss = True
     assert seeded(9, model.loss, HISTORY, TARGET).item() < plain - 1e-4
+
+
+def test_item_dropout_pads_items_in_training_only_and_keeps_the_newest() -> None:
+    model = build("transformer", item_dropout=0.5)
+    history = torch.arange(1, 25).reshape(2, 12)
+    torch.manual_seed(3)
+    dropped = model.train().drop_items(history)
+    padded = dropped == 0
+    assert padded.any() and not padded[:, -1].any()
+    assert torch.equal(dropped[~padded], history[~padded])
+    assert 0.2 < padded[:, :-1].float().mean().item() < 0.8
+    assert torch.equal(model.eval().drop_items(history), history)
+    assert torch.equal(build("transformer").train().drop_items(history), history)
+    with pytest.raises(SpecError, match="item_dropout"):
+        recdiff.load_spec({"model": {"item_dropout": 1.0}})
 
 
 def reconstructions(

@@ -153,6 +153,7 @@ def build_diffusion(
         **_diffusion_parts(m),
         **_shared(m, item_counts),
         target_signal=m.target_signal,
+        item_dropout=m.item_dropout,
         guidance=_create(registry.guidances, m.guidance, hidden=m.hidden),
     )
 

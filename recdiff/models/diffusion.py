@@ -49,6 +49,7 @@ class DiffusionRecommender(ItemEmbeddings, Recommender):
         target_signal: What the conditioning receives: x_t + d (`noised`), d alone (`step`) or zeros (`none`).
         guidance: Built guidance: which training histories are dropped and what the reverse sampler calls
             (None: no guidance).
+        item_dropout: Training only: the chance that a history item other than the newest becomes padding.
     """
 
     default_loss_scorer: Scorer = DotScorer()
@@ -75,8 +76,12 @@ class DiffusionRecommender(ItemEmbeddings, Recommender):
         loss_scorer: Scorer | None = None,
         target_signal: str = "noised",
         guidance: Guidance | None = None,
+        item_dropout: float = 0.0,
     ) -> None:
         super().__init__()
+        if not 0.0 <= item_dropout < 1.0:
+            raise ValueError(f"item_dropout must be in [0, 1), got {item_dropout}")
+        self.item_dropout = item_dropout
         self.set_objective(num_items, objective, label_smoothing, mask_history_in_loss, loss_scorer)
         self.target_signal = target_signal
         self.max_len = max_len
@@ -149,13 +154,26 @@ class DiffusionRecommender(ItemEmbeddings, Recommender):
         Separate from `loss` so that a screen scoring x0_hat against more than the target
         (benchmarks/ahead_screen.py) draws the same noise as training does.
         """
-        h, mask = self.encode_history(history)
+        h, mask = self.encode_history(self.drop_items(history))
         x0 = self.item_embedding(target)
         t = self.timesteps(x0.shape[0], x0.device)
         x_t = self.process.q_sample(x0, t, self.noise(x0))
         noise = NoiseStream.fresh(len(target), history.device)
         h, mask = self.guidance.forget(h, mask, noise)
         return self.approximate(h, mask, x_t, t, noise)
+
+    def drop_items(self, history: torch.Tensor) -> torch.Tensor:
+        """Training's histories [B, L] with each item but the newest turned into padding with chance `item_dropout`.
+
+        Whole items leave the history, where embedding dropout only zeroes coordinates of each:
+        the model learns from histories with gaps, as a user's record misses purchases made
+        elsewhere. The newest item always stays, so no history is emptied.
+        """
+        if not self.training or self.item_dropout == 0.0:
+            return history
+        dropped = torch.rand(history.shape, device=history.device) < self.item_dropout
+        dropped[:, -1] = False
+        return history.masked_fill(dropped, 0)
 
     def generate(self, history: torch.Tensor, noise: NoiseStream | None = None) -> torch.Tensor:
         """Run the reverse sampler from x_T ~ N(0, I) drawn from `noise` (fresh when None); returns x_0 [B, H]."""

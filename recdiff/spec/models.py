@@ -141,6 +141,13 @@ class ModelSpec(StrictModel):
     hidden: int = Field(128, ge=1, description="Width of item embeddings and of the approximator.")
     dropout: float = Field(0.1, ge=0.0, lt=1.0, description="Dropout inside the approximator.")
     emb_dropout: float = Field(0.3, ge=0.0, lt=1.0, description="Dropout on history item embeddings.")
+    item_dropout: float = Field(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="In training, each history item but the newest becomes padding with this chance, so whole items "
+        "leave the history (0 in both papers); `diffusion` architecture only.",
+    )
     positional: bool = Field(False, description="Add learned positional embeddings to the history (off in DiffuRec).")
     init: Literal["xavier", "normal", "reference"] = Field(
         "xavier",
