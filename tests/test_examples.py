@@ -102,7 +102,7 @@ def test_the_best_recipe_is_the_same_on_every_dataset(dataset: str) -> None:
     other = load_spec(REPO / "examples" / f"{dataset}-best.yaml")
     assert other.data.name == dataset and other.data.max_len == (200 if dataset == "ml-1m" else 50)
     assert other.model == best.model and other.train == best.train and other.eval == best.eval
-    assert best.model.loss_scorer is not None and best.model.loss_scorer.params == {"temperature": 0.1}
+    assert best.model.loss_scorer is not None and best.model.loss_scorer.params == {"temperature": 0.08}
 
 
 REFERENCE = sorted((REPO / "examples" / "reference").glob("*-reference.yaml"))
